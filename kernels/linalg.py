@@ -1,0 +1,68 @@
+"""Dense-from-sparse products and the in-place EASE finish.
+
+Serial kernels that release the GIL; each takes the share of the work one
+thread does (a stride of items, a range of rows, a list of tiles).
+"""
+
+from numba import njit
+
+TILE = 64
+
+
+@njit(cache=True, nogil=True)
+def accumulate_gram(col_indptr, col_indices, col_data, indptr, indices, data, out, first, step):
+    """``out[i] += (X^T X)[i]`` for items i = first, first + step, ...
+
+    Row i gathers, over the users of song i, their whole rows; a thread
+    owns whole rows of the result, so threads never write the same row.
+    Strided shares spread the popular songs evenly over the threads.
+
+    # Assumes: X given both as CSC (col_*) and as CSR; out (n_items, n_items) C-contiguous.
+    """
+    for i in range(first, out.shape[0], step):
+        row = out[i]
+        for p in range(col_indptr[i], col_indptr[i + 1]):
+            u = col_indices[p]
+            w = col_data[p]
+            for q in range(indptr[u], indptr[u + 1]):
+                row[indices[q]] += w * data[q]
+
+
+@njit(cache=True, nogil=True)
+def multiply_sparse_dense(indptr, indices, data, dense, out):
+    """``out = X @ dense`` for CSR X: each row adds up the dense rows it names.
+
+    # Assumes: indptr[0] == 0; dense (n_items, m) and out (n_rows, m) C-contiguous float32.
+    """
+    m = dense.shape[1]
+    for r in range(out.shape[0]):
+        row = out[r]
+        row[:] = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            w = data[p]
+            src = dense[indices[p]]
+            for j in range(m):
+                row[j] += w * src[j]
+
+
+@njit(cache=True, nogil=True)
+def finish_ease_tiles(a, diag, tile_rows):
+    """B = -P / diag(P) off the diagonal, for the tile rows listed.
+
+    Tile row t covers rows t*TILE..(t+1)*TILE-1 left of the diagonal; each
+    entry (i, j), j < i, is read from the lower triangle and written to
+    both (i, j) and (j, i). No two tile rows touch the same entries.
+
+    # Assumes: a (n, n) C-contiguous with P in its lower triangle; diag = diag(P).
+    """
+    n = a.shape[0]
+    for t in tile_rows:
+        row_lo = t * TILE
+        row_hi = min(n, row_lo + TILE)
+        for col_lo in range(0, row_hi, TILE):
+            for i in range(row_lo, row_hi):
+                d_i = diag[i]
+                for j in range(col_lo, min(col_lo + TILE, i)):
+                    v = a[i, j]
+                    a[i, j] = -v / diag[j]
+                    a[j, i] = -v / d_i

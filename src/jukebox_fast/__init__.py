@@ -1,0 +1,43 @@
+"""jukebox_fast: play counts in, the songs each user will most likely play next out.
+
+>>> from jukebox_fast import read_listens, EASE
+>>> plays = read_listens("listen_count.txt")            # doctest: +SKIP
+>>> model = EASE(regularization=100).fit(plays.user_items)  # doctest: +SKIP
+>>> songs, scores = model.recommend(plays.user_items[:10], k=100)  # doctest: +SKIP
+
+Importing this package loads neither jax nor cupy and compiles nothing.
+"""
+
+from .data import IdMap, Interactions, select_rows, weigh
+from .errors import (
+    BackendUnavailableError,
+    InputFormatError,
+    JukeboxError,
+    JukeboxWarning,
+    MemoryBudgetError,
+)
+from .evaluation import ndcg, recall
+from .io import format_recommendations, read_listens, read_user_ids, write_output
+from .models import EASE, ItemItemRecommender
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EASE",
+    "BackendUnavailableError",
+    "IdMap",
+    "InputFormatError",
+    "Interactions",
+    "ItemItemRecommender",
+    "JukeboxError",
+    "JukeboxWarning",
+    "MemoryBudgetError",
+    "format_recommendations",
+    "ndcg",
+    "read_listens",
+    "read_user_ids",
+    "recall",
+    "select_rows",
+    "weigh",
+    "write_output",
+]

@@ -1,0 +1,45 @@
+"""The errors and warnings jukebox_fast raises."""
+
+
+class JukeboxError(Exception):
+    """Base of every error that is the input's or the environment's fault, not a bug."""
+
+
+class InputFormatError(JukeboxError, ValueError):
+    """A file does not hold what it should; says which file, which line and why."""
+
+    def __init__(self, path, line, expected, found):
+        self.path = str(path)
+        self.line = line
+        self.expected = expected
+        self.found = found
+        where = f"{self.path}:{line}" if line else self.path
+        message = f"{where}: expected {expected}"
+        if found is not None:
+            message += f", got {found}"
+        super().__init__(message)
+
+
+class BackendUnavailableError(JukeboxError, ImportError):
+    """An optional backend (jax, cupy) is not installed; says how to install it."""
+
+    def __init__(self, backend, hint):
+        self.backend = backend
+        self.hint = hint
+        super().__init__(f"the {backend} backend is not available: {hint}")
+
+
+class MemoryBudgetError(JukeboxError, MemoryError):
+    """A computation would need more memory than the machine has free."""
+
+    def __init__(self, what, needed, available, advice):
+        self.needed = needed
+        self.available = available
+        super().__init__(
+            f"{what} needs about {needed / 2**30:.1f} GiB but only "
+            f"{available / 2**30:.1f} GiB of memory is available; {advice}"
+        )
+
+
+class JukeboxWarning(UserWarning):
+    """Something in the input was handled in a documented way the user should know about."""

@@ -1,0 +1,279 @@
+"""Files in and out: listening logs and user lists to arrays, recommendations to text.
+
+Reading runs the parse kernels over the file's raw bytes in chunks cut at
+line boundaries, one per thread. Every error names the file and the line.
+Writing goes to a temporary file beside the target and is renamed into
+place, so a failure never leaves half an output behind.
+"""
+
+import contextlib
+import os
+import stat
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import parallel
+from .data import Interactions, factorize
+from .errors import InputFormatError, JukeboxError, JukeboxWarning
+
+_BOM = b"\xef\xbb\xbf"
+_LISTEN_FORMAT = "'<user_id> <song_id> <count>'"
+_USER_FORMAT = "one user id per line"
+_CHUNK_BYTES = 1 << 20  # below this a second thread costs more than it saves
+
+
+def _read_bytes(path):
+    """The file's bytes (a UTF-8 byte-order mark dropped), as a read-only uint8 array."""
+    try:
+        if os.path.isdir(path):
+            raise JukeboxError(f"{path}: is a directory, expected a file")
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise JukeboxError(f"{path}: no such file") from None
+    except PermissionError:
+        raise JukeboxError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise JukeboxError(f"{path}: cannot read: {e.strerror or e}") from None
+    start = 3 if raw.startswith(_BOM) else 0
+    return np.frombuffer(raw, np.uint8)[start:], raw, start
+
+
+def _chunk_bounds(raw, start, n_chunks):
+    """(lo, hi) chunks of ``raw[start:]`` (offsets past ``start``), all but the last ending just after a newline."""
+    size = len(raw) - start
+    n_chunks = max(1, min(n_chunks, size // _CHUNK_BYTES))
+    edges = [0]
+    for c in range(1, n_chunks):
+        cut = raw.find(b"\n", start + c * size // n_chunks)
+        edges.append(size if cut < 0 else max(cut + 1 - start, edges[-1]))
+    edges.append(size)
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _split_fields(path, n_fields, expected):
+    """Parse a file of ``n_fields`` blank-separated fields a line (the last a count when n_fields is 3).
+
+    Returns the bytes, then (n_tokens, n_records) arrays of token starts,
+    lengths and hashes, and the counts (empty unless n_fields is 3).
+    """
+    from .kernels.parse import count_lines, parse_chunk
+
+    buf, raw, start = _read_bytes(path)
+    chunks = _chunk_bounds(raw, start, parallel.get_num_threads())
+    n_chunks = len(chunks)
+    lines = parallel.run_tasks(count_lines, [(buf, lo, hi, c == n_chunks - 1) for c, (lo, hi) in enumerate(chunks)])
+    line_offsets = np.zeros(n_chunks + 1, np.int64)
+    np.cumsum(lines, out=line_offsets[1:])
+    n_lines = int(line_offsets[-1])
+    n_tokens = min(n_fields, 2)
+    starts = np.empty((n_tokens, n_lines), np.int64)
+    lengths = np.empty((n_tokens, n_lines), np.int64)
+    hashes = np.empty((n_tokens, n_lines), np.uint64)
+    values = np.empty(n_lines if n_fields > n_tokens else 0, np.int64)
+    status = np.zeros((n_chunks, 3), np.int64)
+    parallel.run_tasks(
+        parse_chunk,
+        [(buf, lo, hi, line_offsets[c], n_fields, starts, lengths, hashes, values, status[c]) for c, (lo, hi) in enumerate(chunks)],
+    )
+    bad = np.flatnonzero(status[:, 1])
+    if bad.size:
+        c = bad[0]
+        _raise_line_error(path, buf, chunks[c][0], line_offsets[c], status[c], expected)
+    records = status[:, 0]
+    if records.sum() < n_lines:  # blank lines left gaps at the chunk ends
+        keep = np.concatenate([np.arange(o, o + r) for o, r in zip(line_offsets[:-1], records)])
+        starts, lengths, hashes = starts[:, keep], lengths[:, keep], hashes[:, keep]
+        values = values[keep] if values.size else values
+    return buf, starts, lengths, hashes, values
+
+
+def _raise_line_error(path, buf, chunk_start, first_line, status, expected):
+    from .kernels import parse
+
+    code, local_line = int(status[1]), int(status[2])
+    newlines = np.flatnonzero(buf[chunk_start:] == 10)
+    lo = chunk_start + (newlines[local_line - 1] + 1 if local_line else 0)
+    hi = chunk_start + newlines[local_line] if local_line < newlines.size else buf.size
+    text = buf[lo:hi].tobytes().rstrip(b"\r")
+    shown = text[:80].decode("utf-8", errors="backslashreplace").replace("\0", "\\0")
+    shown = repr(shown + ("..." if len(text) > 80 else ""))
+    found = {
+        parse.ERR_FIELDS: f"{len(text.split())} fields: {shown}",
+        parse.ERR_COUNT: f"a count that is not a positive integer below 2**63: {shown}",
+        parse.ERR_NUL: f"a NUL byte: {shown}",
+        parse.ERR_UTF8: f"bytes that are not UTF-8: {shown}",
+    }[code]
+    raise InputFormatError(path, int(first_line) + local_line + 1, expected, found)
+
+
+def _build_csr(rows, cols, values, n_rows):
+    """CSR arrays (indptr, indices, data) of triples: columns sorted in each row, repeated pairs summed."""
+    from .kernels.parse import bucket_rows, sort_rows
+
+    indptr = np.zeros(n_rows + 1, np.int64)
+    indices = np.empty(rows.size, np.int32)
+    data = np.empty(rows.size, values.dtype)
+    bucket_rows(rows, cols, values, indptr, indices, data)
+    kept = np.empty(n_rows, np.int64)
+    parallel.run_tasks(
+        sort_rows, [(indptr, indices, data, lo, hi, kept) for lo, hi in parallel.split(n_rows, parallel.get_num_threads())]
+    )
+    if kept.sum() == indices.size:
+        return indptr, indices, data
+    keep = np.arange(indices.size) < np.repeat(indptr[:-1] + kept, np.diff(indptr))
+    packed_indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(kept, out=packed_indptr[1:])
+    return packed_indptr, indices[keep], data[keep]
+
+
+def read_listens(path):
+    """Read a listening log of ``<user_id> <song_id> <count>`` lines.
+
+    Fields are separated by spaces or tabs; LF or CRLF line ends, blank
+    lines, a byte-order mark and a last line without a newline are all
+    fine. Ids are opaque tokens ("0042" and "42" differ) and get dense
+    indices in order of first appearance. Repeated (user, song) pairs are
+    summed, with a JukeboxWarning.
+
+    Returns
+    -------
+    Interactions
+        ``user_items`` is a (n_users, n_songs) CSR array of int64 counts.
+
+    Raises
+    ------
+    InputFormatError
+        For a bad line (naming the file and line), or a file without plays.
+    """
+    buf, starts, lengths, hashes, counts = _split_fields(path, 3, _LISTEN_FORMAT)
+    if counts.size == 0:
+        raise InputFormatError(path, None, f"lines of {_LISTEN_FORMAT}", "no plays (the file is empty)")
+    user_codes, users = factorize(buf, starts[0], lengths[0], hashes[0])
+    song_codes, songs = factorize(buf, starts[1], lengths[1], hashes[1])
+    indptr, indices, data = _build_csr(user_codes, song_codes, counts, len(users))
+    n_repeats = counts.size - indices.size
+    if n_repeats:
+        warnings.warn(
+            f"{path}: {n_repeats} lines repeat an earlier (user, song) pair; their counts were added up",
+            JukeboxWarning,
+            stacklevel=2,
+        )
+    user_items = sp.csr_array((data, indices, indptr), shape=(len(users), len(songs)))
+    user_items.indptr, user_items.indices = indptr, indices  # keep int64 indptr
+    return Interactions(user_items, users, songs, int(n_repeats))
+
+
+def read_user_ids(path):
+    """Read a file of user ids, one a line, blank lines skipped.
+
+    Returns an IdMap of the distinct ids in file order; a repeated id is
+    kept once, with a JukeboxWarning. An empty file gives an empty IdMap.
+    """
+    buf, starts, lengths, hashes, _ = _split_fields(path, 1, _USER_FORMAT)
+    codes, ids = factorize(buf, starts[0], lengths[0], hashes[0])
+    n_repeats = codes.size - len(ids)
+    if n_repeats:
+        warnings.warn(
+            f"{path}: {n_repeats} user ids are listed more than once; each is answered once",
+            JukeboxWarning,
+            stacklevel=2,
+        )
+    return ids
+
+
+def format_recommendations(users, songs, recommended):
+    """Recommendation lines as bytes: the id of ``users[r]``, then the ids of the songs of row r.
+
+    Parameters
+    ----------
+    users, songs : IdMap
+    recommended : ndarray, (len(users), k), int
+        Song indices, best first; -1 entries are left out.
+    """
+    from .kernels.format import measure_lines, write_lines
+
+    recommended = np.ascontiguousarray(recommended, np.int32)
+    if recommended.ndim != 2 or recommended.shape[0] != len(users):
+        raise ValueError(f"recommended must be ({len(users)}, k), got shape {recommended.shape}")
+    if recommended.size and recommended.max() >= len(songs):
+        raise ValueError(f"recommended holds song index {recommended.max()} but there are {len(songs)} songs")
+    shares = parallel.split(len(users), parallel.get_num_threads())
+    lengths = np.empty(len(users) + 1, np.int64)
+    parallel.run_tasks(
+        measure_lines, [(users.offsets[lo : hi + 1], songs.offsets, recommended[lo:hi], lengths[lo + 1 : hi + 1]) for lo, hi in shares]
+    )
+    lengths[0] = 0
+    line_starts = np.cumsum(lengths)
+    out = np.empty(line_starts[-1], np.uint8)
+    parallel.run_tasks(
+        write_lines,
+        [(users.data, users.offsets[lo : hi + 1], songs.data, songs.offsets, recommended[lo:hi], line_starts[lo:hi], out) for lo, hi in shares],
+    )
+    return memoryview(out)
+
+
+def write_output(path, payload):
+    """Write bytes to ``path`` ('-' or None: stdout) so no reader ever sees half of them.
+
+    A regular file (new or existing) is written to a temporary file in the
+    same directory and renamed over the target; a device, pipe or FIFO is
+    written in place, since renaming over it would replace the node.
+    """
+    if path is None or path == "-":
+        _write_stream(sys.stdout.buffer, payload, "<stdout>")
+        return
+    path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as e:
+        raise JukeboxError(f"{path}: cannot write: {e.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise JukeboxError(f"{path}: is a directory, expected an output file")
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with open(path, "wb") as f:
+                _write_stream(f, payload, path)
+        except OSError as e:
+            raise JukeboxError(f"{path}: cannot write: {e.strerror}") from None
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise JukeboxError(f"{path}: cannot write: the directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as e:
+        raise JukeboxError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_stream(f, payload, path)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        else:
+            os.chmod(tmp, stat.S_IMODE(mode))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_stream(stream, payload, name):
+    try:
+        stream.write(payload)
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise JukeboxError(f"{name}: cannot write: {e.strerror or e}") from None
+

@@ -1,0 +1,104 @@
+"""What every item-item model shares: scores = weigh(X) @ B, then the best unplayed songs."""
+
+import numpy as np
+
+from .. import parallel
+from ..data import WEIGHTINGS, as_user_items, weigh
+from ..runtime import ensure_memory
+
+# Each thread scores blocks of about this many bytes, which stay in its cache.
+_BLOCK_BYTES = 1 << 20
+
+
+class ItemItemRecommender:
+    """A model whose scores are the weighted play matrix times an items x items matrix.
+
+    Subclasses implement ``_learn(X) -> B`` for the weighted (float32 CSR)
+    play matrix X; ``fit`` and ``recommend`` take the raw play counts, users
+    x items, always in that orientation.
+
+    Attributes
+    ----------
+    item_weights_ : ndarray, (n_items, n_items), float32
+        B, with a zero diagonal.
+    item_popularity_ : ndarray, (n_items,), float32
+        Number of users who played each item; ranks songs for users without plays.
+    """
+
+    def __init__(self, weighting="binary"):
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+        self.weighting = weighting
+
+    def fit(self, user_items):
+        """Learn B from a (n_users, n_items) sparse matrix of play counts; returns self."""
+        user_items = as_user_items(user_items)
+        n_items = user_items.shape[1]
+        self.item_popularity_ = np.bincount(user_items.indices, minlength=n_items).astype(np.float32)
+        self.item_weights_ = self._learn(weigh(user_items, self.weighting))
+        return self
+
+    def _learn(self, X):
+        raise NotImplementedError
+
+    @property
+    def n_items(self):
+        return self.item_weights_.shape[0]
+
+    def recommend(self, user_items, k=100, filter_seen=True):
+        """The k best songs for every row of ``user_items``.
+
+        Parameters
+        ----------
+        user_items : sparse (n_users, n_items)
+            Play counts of the users to recommend for, one row each. A row
+            without plays gets the most popular songs.
+        k : int
+            Songs per user.
+        filter_seen : bool
+            Leave out the songs a row has played.
+
+        Returns
+        -------
+        indices : ndarray, (n_users, k), int32
+            Song indices, best first; -1 past the end when a user has fewer
+            than k songs left.
+        scores : ndarray, (n_users, k), float32
+            Their scores; -inf where the index is -1.
+        """
+        if not hasattr(self, "item_weights_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit first")
+        if isinstance(k, bool) or int(k) != k or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = int(k)
+        X = weigh(as_user_items(user_items, self.n_items), self.weighting)
+        indices = np.empty((X.shape[0], k), np.int32)
+        scores = np.empty((X.shape[0], k), np.float32)
+        n_threads = parallel.get_num_threads()
+        block_rows = max(8, _BLOCK_BYTES // (4 * self.n_items))
+        ensure_memory(4 * n_threads * block_rows * self.n_items, "scoring", "use fewer threads")
+        shares = parallel.split(X.shape[0], n_threads)
+        parallel.run_tasks(
+            self._recommend_rows,
+            [(X, lo, hi, block_rows, filter_seen, indices, scores) for lo, hi in shares],
+        )
+        return indices, scores
+
+    def _recommend_rows(self, X, lo, hi, block_rows, filter_seen, indices, scores):
+        """Score rows lo..hi-1 a block at a time and keep each row's top k; one thread's share."""
+        from ..kernels.linalg import multiply_sparse_dense
+        from ..kernels.topk import select_topk_unseen
+
+        block = np.empty((min(block_rows, hi - lo), self.n_items), np.float32)
+        for a in range(lo, hi, block_rows):
+            b = min(hi, a + block_rows)
+            indptr = X.indptr[a : b + 1] - X.indptr[a]
+            cols = X.indices[X.indptr[a] : X.indptr[b]]
+            view = block[: b - a]
+            multiply_sparse_dense(indptr, cols, X.data[X.indptr[a] : X.indptr[b]], self.item_weights_, view)
+            cold = np.flatnonzero(indptr[1:] == indptr[:-1])
+            if cold.size:  # no plays, nothing personal: rank by popularity
+                view[cold] = self.item_popularity_
+            if not filter_seen:
+                indptr = np.zeros_like(indptr)
+            select_topk_unseen(view, indptr, cols, indices[a:b], scores[a:b])

@@ -1,0 +1,101 @@
+"""EASE (Steck 2019): the closed-form linear autoencoder with a zero diagonal."""
+
+import numpy as np
+
+from .. import parallel
+from ..runtime import ensure_memory
+from .base import ItemItemRecommender
+
+
+def gram_matrix(X):
+    """Dense float32 ``X^T X`` of a sparse float32 CSR X, without densifying X."""
+    from ..kernels.linalg import accumulate_gram
+
+    n_items = X.shape[1]
+    csc = X.tocsc()
+    col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
+    gram = np.zeros((n_items, n_items), np.float32)
+    step = parallel.get_num_threads()
+    parallel.run_tasks(
+        accumulate_gram,
+        [(col_indptr, col_indices, csc.data, X.indptr, X.indices, X.data, gram, first, step) for first in range(step)],
+    )
+    return gram
+
+
+def solve_ease(gram, regularization):
+    """EASE weights from a gram matrix, in place: B = -P / diag(P) with P = (G + lambda I)^-1.
+
+    Parameters
+    ----------
+    gram : ndarray, (n, n), float32, C-contiguous
+        X^T X; overwritten with B.
+    regularization : float
+        lambda > 0.
+
+    Returns
+    -------
+    ndarray
+        ``gram``, now holding B with a zero diagonal.
+    """
+    from scipy.linalg import lapack
+
+    from ..kernels.linalg import TILE, finish_ease_tiles
+
+    n = gram.shape[0]
+    gram.reshape(-1)[:: n + 1] += np.float32(regularization)
+    # gram is symmetric, so its transpose is the same matrix in the Fortran
+    # order LAPACK wants; the upper triangle there is the lower one here.
+    factor, info = lapack.spotrf(gram.T, lower=0, clean=0, overwrite_a=1)
+    if info == 0:
+        factor, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(
+            f"X^T X + {regularization} I is not positive definite in float32 (LAPACK info {info}); "
+            "raise the regularization"
+        )
+    if not np.shares_memory(factor, gram):
+        gram[...] = factor.T
+    diag = gram.diagonal().copy()
+    # Tile row t holds t + 1 tiles; pairing t with the last - t evens out the shares.
+    n_tiles = -(-n // TILE)
+    pairs = [np.unique([t, n_tiles - 1 - t]) for t in range((n_tiles + 1) // 2)]
+    shares = [np.concatenate(pairs[lo:hi]) for lo, hi in parallel.split(len(pairs), parallel.get_num_threads())]
+    parallel.run_tasks(finish_ease_tiles, [(gram, diag, tiles) for tiles in shares])
+    gram.reshape(-1)[:: n + 1] = 0
+    return gram
+
+
+class EASE(ItemItemRecommender):
+    """Embarrassingly Shallow Autoencoder, solved in closed form in float32.
+
+    Minimises ||X - X B||^2 + lambda ||B||^2 subject to diag(B) = 0, where X
+    holds the weighted plays (``weighting``); the answer is B = I - P
+    diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1. The gram matrix,
+    its Cholesky inverse and B share one n x n float32 buffer.
+
+    Parameters
+    ----------
+    regularization : float
+        lambda, the L2 penalty on B.
+    weighting : {"binary", "log", "count"}
+        How a play count becomes an entry of X.
+    """
+
+    def __init__(self, regularization=100.0, weighting="binary"):
+        super().__init__(weighting)
+        if not regularization > 0:
+            raise ValueError(f"regularization must be positive, got {regularization!r}")
+        self.regularization = float(regularization)
+
+    def _learn(self, X):
+        n = X.shape[1]
+        ensure_memory(
+            4 * n * n + 64 * X.nnz,
+            f"EASE on {n:,} songs (one {n:,} x {n:,} float32 matrix)",
+            "drop rarely played songs first, or use a machine with more memory",
+        )
+        return solve_ease(gram_matrix(X), self.regularization)
+
+    def __repr__(self):
+        return f"EASE(regularization={self.regularization:g}, weighting={self.weighting!r})"

@@ -1,0 +1,64 @@
+"""The whole job, file to recommendations, with a clock on every phase."""
+
+import contextlib
+import time
+import warnings
+
+from .data import select_rows
+from .errors import JukeboxWarning
+from .io import format_recommendations, read_listens, read_user_ids
+
+
+class PhaseTimer:
+    """Wall-clock seconds per named phase, in the order the phases ran."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    def __str__(self):
+        return ", ".join(f"{name} {s:.2f}s" for name, s in self.seconds.items())
+
+
+def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
+    """Recommendation text for the users of ``user_ids`` (an IdMap), from a fitted model."""
+    rows = interactions.users.lookup(user_ids)
+    n_cold = int((rows < 0).sum())
+    if n_cold:
+        log(f"{n_cold:,} of {len(user_ids):,} users have no plays in the listening log; they get the most popular songs")
+    n_songs = interactions.user_items.shape[1]
+    if k > n_songs:
+        warnings.warn(
+            f"k={k} is more than the {n_songs:,} songs there are; each user gets every song they have not played",
+            JukeboxWarning,
+            stacklevel=2,
+        )
+    with timer("recommend"):
+        recommended, _ = model.recommend(select_rows(interactions.user_items, rows), k=k)
+    with timer("format"):
+        return format_recommendations(user_ids, interactions.songs, recommended)
+
+
+def run(listens_path, user_ids_path, model, k=100, log=print):
+    """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer."""
+    timer = PhaseTimer()
+    with timer("read"):
+        interactions = read_listens(listens_path)
+        user_ids = read_user_ids(user_ids_path)
+    if len(user_ids) == 0:
+        warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
+    log(
+        f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
+        f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
+    )
+    with timer("fit"):
+        model.fit(interactions.user_items)
+    text = recommend_for_file(interactions, model, user_ids, k, timer, log)
+    return text, timer

@@ -1,0 +1,58 @@
+"""Threads and memory: the machine-facing settings of a run."""
+
+import contextlib
+import os
+
+from .errors import MemoryBudgetError
+
+
+def available_memory():
+    """Bytes of memory this process can still allocate: MemAvailable, capped by the cgroup limit."""
+    available = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read())
+        if limit != "max":
+            room = int(limit) - used
+            available = room if available is None else min(available, room)
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    return available
+
+
+def ensure_memory(needed, what, advice):
+    """Raise MemoryBudgetError when ``needed`` bytes exceed what is available."""
+    available = available_memory()
+    if needed > available:
+        raise MemoryBudgetError(what, needed, available, advice)
+
+
+@contextlib.contextmanager
+def limit_threads(n_threads):
+    """Run the block with ``n_threads`` kernel and BLAS threads (None: leave them as they are)."""
+    if n_threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    from . import parallel
+
+    previous = parallel.get_num_threads()
+    parallel.set_num_threads(n_threads)
+    try:
+        with threadpool_limits(limits=n_threads):
+            yield
+    finally:
+        parallel.set_num_threads(previous)
