@@ -51,7 +51,12 @@ def _add_common(parser):
 
 def _add_model_options(parser):
     from .data import WEIGHTINGS
+    from .models import MODELS
 
+    parser.add_argument(
+        "--model", choices=sorted(MODELS), default="ease",
+        help="ease: closed form (default); " + "; ".join(f"{name}: {cls.summary}" for name, cls in sorted(MODELS.items()) if name != "ease"),
+    )
     parser.add_argument(
         "--regularization", "--lambda", type=_positive_float, default=100.0, metavar="L",
         help="L2 penalty lambda of EASE (default: 100)",
@@ -94,14 +99,14 @@ class _Log:
 
 def _run(args, log):
     from .io import write_output
-    from .models import EASE
+    from .models import make_model
     from .pipeline import run
 
     if args.example == bool(args.listen_count):
         raise JukeboxError("give LISTEN_COUNT and USER_IDS, or --example")
     if args.listen_count and not args.user_ids:
         raise JukeboxError("missing USER_IDS: the file of users to recommend for")
-    model = EASE(regularization=args.regularization, weighting=args.weighting)
+    model = make_model(args)
     with tempfile.TemporaryDirectory(prefix="jukebox_example_") as tmp:
         listens, user_ids = args.listen_count, args.user_ids
         if args.example:

@@ -3,4 +3,14 @@
 from .base import ItemItemRecommender
 from .ease import EASE, gram_matrix, solve_ease
 
-__all__ = ["EASE", "ItemItemRecommender", "gram_matrix", "solve_ease"]
+# The models ``--model`` offers: name -> class. Each class has a one-line
+# ``summary`` and a ``from_options(args)`` that builds it from parsed CLI options.
+MODELS = {"ease": EASE}
+
+
+def make_model(options):
+    """The model named by ``options.model``, configured from the parsed command-line options."""
+    return MODELS[options.model].from_options(options)
+
+
+__all__ = ["EASE", "MODELS", "ItemItemRecommender", "gram_matrix", "make_model", "solve_ease"]

@@ -82,11 +82,17 @@ class EASE(ItemItemRecommender):
         How a play count becomes an entry of X.
     """
 
+    summary = "closed form, one float32 Cholesky inverse"
+
     def __init__(self, regularization=100.0, weighting="binary"):
         super().__init__(weighting)
         if not regularization > 0:
             raise ValueError(f"regularization must be positive, got {regularization!r}")
         self.regularization = float(regularization)
+
+    @classmethod
+    def from_options(cls, options):
+        return cls(regularization=options.regularization, weighting=options.weighting)
 
     def _learn(self, X):
         n = X.shape[1]
