@@ -131,7 +131,8 @@ def _write_example(directory, log):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status. ``argv`` items may be paths."""
+    args = build_parser().parse_args(None if argv is None else [os.fspath(a) for a in argv])
     log = _Log(args.quiet)
     start = time.perf_counter()
 

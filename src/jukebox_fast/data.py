@@ -136,7 +136,7 @@ class Interactions:
 
 
 def as_user_items(user_items, n_items=None):
-    """Validated CSR view of a users x items matrix: int64 indptr, int32 sorted indices."""
+    """Validated CSR view of a users x items matrix: sorted indices, no repeats, positive counts."""
     if not sp.issparse(user_items):
         raise TypeError(f"user_items must be a scipy.sparse users x items matrix, got {type(user_items).__name__}")
     m = sp.csr_array(user_items)
@@ -147,8 +147,6 @@ def as_user_items(user_items, n_items=None):
         m.sum_duplicates()
     if m.nnz and m.data.min() <= 0:
         raise ValueError("user_items must hold positive play counts")
-    m.indptr = m.indptr.astype(np.int64, copy=False)
-    m.indices = m.indices.astype(np.int32, copy=False)
     return m
 
 
@@ -165,10 +163,7 @@ def weigh(user_items, weighting):
         data = user_items.data.astype(np.float32)
     else:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
-    out = sp.csr_array((data, user_items.indices, user_items.indptr), shape=user_items.shape)
-    out.indptr = user_items.indptr
-    out.indices = user_items.indices
-    return out
+    return sp.csr_array((data, user_items.indices, user_items.indptr), shape=user_items.shape)
 
 
 def select_rows(user_items, rows):
@@ -184,7 +179,5 @@ def select_rows(user_items, rows):
     out = sp.csr_array(
         (user_items.data[take], user_items.indices[take], out_indptr), shape=(rows.size, user_items.shape[1])
     )
-    out.indptr = out_indptr
-    out.indices = user_items.indices[take]
     out.has_sorted_indices = True
     return out

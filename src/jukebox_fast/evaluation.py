@@ -47,10 +47,11 @@ def recall(recommended, held_out, k=100):
 
 
 def _hits(recommended, held_out):
-    """Boolean (n_users, k): is the song at each position held out for that user."""
-    rows = np.repeat(np.arange(recommended.shape[0]), recommended.shape[1])
-    cols = recommended.reshape(-1)
-    valid = cols >= 0
-    hit = np.zeros(rows.size, bool)
-    hit[valid] = held_out[rows[valid], cols[valid]] != 0
+    """float64 (n_users, k): 1 where the song at that position is held out for that user."""
+    n_items = held_out.shape[1]
+    rows = np.repeat(np.arange(recommended.shape[0], dtype=np.int64), recommended.shape[1])
+    cols = recommended.reshape(-1).astype(np.int64)
+    held_rows = np.repeat(np.arange(held_out.shape[0], dtype=np.int64), np.diff(held_out.indptr))
+    held = held_rows * n_items + held_out.indices
+    hit = np.isin(rows * n_items + cols, held) & (cols >= 0)
     return hit.reshape(recommended.shape).astype(np.float64)

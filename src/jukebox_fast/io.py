@@ -164,7 +164,7 @@ def read_listens(path):
             stacklevel=2,
         )
     user_items = sp.csr_array((data, indices, indptr), shape=(len(users), len(songs)))
-    user_items.indptr, user_items.indices = indptr, indices  # keep int64 indptr
+    user_items.has_sorted_indices = True
     return Interactions(user_items, users, songs, int(n_repeats))
 
 

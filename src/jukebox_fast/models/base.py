@@ -72,6 +72,7 @@ class ItemItemRecommender:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         k = int(k)
         X = weigh(as_user_items(user_items, self.n_items), self.weighting)
+        X_indptr, X_indices = X.indptr.astype(np.int64), X.indices.astype(np.int32, copy=False)
         indices = np.empty((X.shape[0], k), np.int32)
         scores = np.empty((X.shape[0], k), np.float32)
         n_threads = parallel.get_num_threads()
@@ -80,11 +81,11 @@ class ItemItemRecommender:
         shares = parallel.split(X.shape[0], n_threads)
         parallel.run_tasks(
             self._recommend_rows,
-            [(X, lo, hi, block_rows, filter_seen, indices, scores) for lo, hi in shares],
+            [(X_indptr, X_indices, X.data, lo, hi, block_rows, filter_seen, indices, scores) for lo, hi in shares],
         )
         return indices, scores
 
-    def _recommend_rows(self, X, lo, hi, block_rows, filter_seen, indices, scores):
+    def _recommend_rows(self, X_indptr, X_indices, X_data, lo, hi, block_rows, filter_seen, indices, scores):
         """Score rows lo..hi-1 a block at a time and keep each row's top k; one thread's share."""
         from ..kernels.linalg import multiply_sparse_dense
         from ..kernels.topk import select_topk_unseen
@@ -92,10 +93,10 @@ class ItemItemRecommender:
         block = np.empty((min(block_rows, hi - lo), self.n_items), np.float32)
         for a in range(lo, hi, block_rows):
             b = min(hi, a + block_rows)
-            indptr = X.indptr[a : b + 1] - X.indptr[a]
-            cols = X.indices[X.indptr[a] : X.indptr[b]]
+            indptr = X_indptr[a : b + 1] - X_indptr[a]
+            cols = X_indices[X_indptr[a] : X_indptr[b]]
             view = block[: b - a]
-            multiply_sparse_dense(indptr, cols, X.data[X.indptr[a] : X.indptr[b]], self.item_weights_, view)
+            multiply_sparse_dense(indptr, cols, X_data[X_indptr[a] : X_indptr[b]], self.item_weights_, view)
             cold = np.flatnonzero(indptr[1:] == indptr[:-1])
             if cold.size:  # no plays, nothing personal: rank by popularity
                 view[cold] = self.item_popularity_

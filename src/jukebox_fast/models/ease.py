@@ -13,12 +13,13 @@ def gram_matrix(X):
 
     n_items = X.shape[1]
     csc = X.tocsc()
-    col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
+    col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32, copy=False)
+    indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32, copy=False)
     gram = np.zeros((n_items, n_items), np.float32)
     step = parallel.get_num_threads()
     parallel.run_tasks(
         accumulate_gram,
-        [(col_indptr, col_indices, csc.data, X.indptr, X.indices, X.data, gram, first, step) for first in range(step)],
+        [(col_indptr, col_indices, csc.data, indptr, indices, X.data, gram, first, step) for first in range(step)],
     )
     return gram
 

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jukebox_fast import EASE, weigh
+from jukebox_fast.data import as_user_items
+from jukebox_fast.kernels.linalg import multiply_sparse_dense
+from jukebox_fast.models.ease import gram_matrix, solve_ease
+
+
+def random_plays(n_users, n_items, density, seed):
+    rng = np.random.default_rng(seed)
+    m = sp.random(n_users, n_items, density=density, format="csr", random_state=rng)
+    m.data = rng.integers(1, 20, m.nnz).astype(np.int64)
+    return as_user_items(m)
+
+
+def ease_float64(X, lam):
+    G = (X.T @ X).toarray().astype(np.float64)
+    P = np.linalg.inv(G + lam * np.eye(G.shape[0]))
+    B = -P / np.diag(P)
+    np.fill_diagonal(B, 0)
+    return B
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 60), st.integers(1, 150), st.floats(0.0, 0.3), st.integers(0, 2**16),
+    st.sampled_from(["binary", "log", "count"]),
+)
+def test_gram_matches_scipy(n_users, n_items, density, seed, weighting):
+    X = weigh(random_plays(n_users, n_items, density, seed), weighting)
+    expected = (X.T @ X).toarray()
+    np.testing.assert_allclose(gram_matrix(X), expected, rtol=1e-5, atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 40), st.integers(1, 70), st.integers(1, 9), st.floats(0.0, 0.5), st.integers(0, 2**16))
+def test_sparse_times_dense(n_rows, n_items, m, density, seed):
+    rng = np.random.default_rng(seed)
+    X = weigh(random_plays(n_rows, n_items, density, seed), "log") if n_rows else weigh(as_user_items(sp.csr_array((0, n_items))), "log")
+    dense = rng.standard_normal((n_items, m)).astype(np.float32)
+    out = np.full((n_rows, m), np.nan, np.float32)
+    multiply_sparse_dense(X.indptr, X.indices, X.data, dense, out)
+    np.testing.assert_allclose(out, X.toarray() @ dense, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_items", [1, 2, 63, 64, 65, 200])
+@pytest.mark.parametrize("lam", [0.5, 30.0])
+def test_solve_matches_float64_inverse(n_items, lam):
+    X = weigh(random_plays(300, n_items, 0.1, n_items), "binary")
+    B = solve_ease(gram_matrix(X), lam)
+    assert np.all(np.diag(B) == 0)
+    np.testing.assert_allclose(B, ease_float64(X, lam), rtol=2e-3, atol=2e-5)
+
+
+def test_solve_refuses_indefinite_gram():
+    gram = np.zeros((3, 3), np.float32)
+    gram[0, 0] = -5
+    with pytest.raises(np.linalg.LinAlgError, match="raise the regularization"):
+        solve_ease(gram, 1.0)
+
+
+def test_ease_recommends_like_brute_force():
+    plays = random_plays(120, 90, 0.08, 7)
+    model = EASE(regularization=10, weighting="log").fit(plays)
+    X = weigh(plays, "log")
+    scores = X.toarray() @ ease_float64(X, 10)
+    scores[plays.toarray() != 0] = -np.inf
+    indices, values = model.recommend(plays, k=20)
+    for r in range(plays.shape[0]):
+        # float32 against float64: compare the score of what was chosen, not the order of near-ties
+        chosen = scores[r, indices[r]]
+        best = np.sort(scores[r])[::-1][:20]
+        np.testing.assert_allclose(chosen, best, rtol=1e-3, atol=1e-4)
+        assert not set(indices[r]) & set(plays[[r]].indices)
+
+
+def test_cold_rows_get_popular_songs_and_filter_seen_off_keeps_played():
+    plays = random_plays(200, 50, 0.1, 3)
+    model = EASE(regularization=5).fit(plays)
+    query = sp.csr_array((np.array([3]), np.array([7]), np.array([0, 0, 1])), shape=(2, 50))
+    indices, scores = model.recommend(query, k=5, filter_seen=False)
+    popularity = np.bincount(plays.indices, minlength=50)
+    expected = np.lexsort((np.arange(50), -popularity))[:5]
+    np.testing.assert_array_equal(indices[0], expected)
+    # Unfiltered, the played song competes on its own score (zero: B has a zero diagonal).
+    row_scores = weigh(query, "binary").toarray()[1] @ model.item_weights_
+    np.testing.assert_array_equal(indices[1], np.lexsort((np.arange(50), -row_scores))[:5])
+    indices_seen, _ = model.recommend(query, k=50)
+    assert 7 not in indices_seen[1]
+    assert indices_seen[1, -1] == -1 and (indices_seen[1, :-1] >= 0).all()
+
+
+def test_recommend_checks_its_arguments():
+    plays = random_plays(30, 10, 0.3, 1)
+    model = EASE()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.recommend(plays)
+    model.fit(plays)
+    for bad_k in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="k must be"):
+            model.recommend(plays, k=bad_k)
+    with pytest.raises(ValueError, match="items"):
+        model.recommend(sp.csr_array((2, 11)))
+    with pytest.raises(ValueError, match="regularization"):
+        EASE(regularization=0)
