@@ -17,6 +17,18 @@ def shared_data():
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def checker(shared_data):
+    """Path of the independent checker ../shared/tools/check_recs.py."""
+    return CHECKER
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """``cli(*args)`` runs ``python -m jukebox_fast ARGS`` in a subprocess (see run_cli)."""
+    return run_cli
+
+
 def run_cli(*args, input=None, env=None, cwd=None):
     """``python -m jukebox_fast ARGS`` in a subprocess: CompletedProcess with bytes stdout/stderr."""
     full_env = dict(os.environ)

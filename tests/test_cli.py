@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import CHECKER, run_cli
 from jukebox_fast import EASE, read_listens
 from jukebox_fast.cli import main
 
@@ -49,16 +48,16 @@ def test_run_writes_output_file(tiny):
     assert not [p for p in tiny.iterdir() if p.name.startswith(".recs")]
 
 
-def test_example_runs_in_a_fresh_process():
-    result = run_cli("run", "--example", "-k", "10")
+def test_example_runs_in_a_fresh_process(cli):
+    result = cli("run", "--example", "-k", "10")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.decode().splitlines()
     assert len(lines) == 202 and all(len(line.split()) == 11 for line in lines)
     assert b"example: a synthetic log" in result.stderr
 
 
-def test_usage_errors_are_one_line(tiny):
-    result = run_cli("run", tiny / "listen_count.txt")
+def test_usage_errors_are_one_line(tiny, cli):
+    result = cli("run", tiny / "listen_count.txt")
     assert result.returncode == 2
     assert result.stderr.decode().strip().splitlines() == ["jukebox_fast: error: missing USER_IDS: the file of users to recommend for"]
 
@@ -75,13 +74,13 @@ def test_import_loads_no_optional_backend_and_compiles_nothing():
 
 @pytest.mark.shared
 @pytest.mark.slow
-def test_run_on_a_public_split_passes_the_checker(shared_data, tmp_path):
+def test_run_on_a_public_split_passes_the_checker(shared_data, checker, cli, tmp_path):
     split = shared_data / "split-seed0"
     recs = tmp_path / "recs.txt"
-    result = run_cli("run", split / "listen_count.txt", split / "user_ids.txt", "-o", recs, "-q")
+    result = cli("run", split / "listen_count.txt", split / "user_ids.txt", "-o", recs, "-q")
     assert result.returncode == 0, result.stderr
     check = subprocess.run(
-        [sys.executable, CHECKER, recs, split / "test_data.txt", "--train", split / "listen_count.txt", "--users", split / "user_ids.txt"],
+        [sys.executable, checker, recs, split / "test_data.txt", "--train", split / "listen_count.txt", "--users", split / "user_ids.txt"],
         capture_output=True, text=True,
     )
     assert check.returncode == 0, check.stdout
