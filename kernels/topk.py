@@ -1,77 +1,133 @@
 """Top-k selection over rows of scores, skipping each row's played songs.
 
-A bounded min-heap per row: one comparison per song for most songs, k log k
-at the end; exact exclusion of played songs by walking their sorted list.
+Each candidate is ranked by one uint64 key, (order-preserving bits of the
+float32 score) << 32 | (2^32 - 1 - index), so a higher score wins and equal
+scores go to the lower index in a single integer comparison. A row is
+scanned once against the k-th best score seen so far; most songs cost one
+float comparison, and the few better ones are kept in a small buffer that a
+quickselect trims back to k whenever it fills.
 """
 
 import numpy as np
 from numba import njit
 
+_LOW = np.uint64(0xFFFFFFFF)
+_SIGN = np.uint64(0x80000000)
+_SHIFT = np.uint64(32)
+_BLOCK = 64  # songs whose maximum is checked against the bar at once
+
 
 @njit(cache=True, nogil=True)
-def _worse(score_a, index_a, score_b, index_b):
-    # Ranking is by score, then by the lower index: a ranks below b.
-    return score_a < score_b or (score_a == score_b and index_a > index_b)
+def _rank_key(score_bits, index):
+    bits = np.uint64(score_bits)
+    if bits == _SIGN:  # -0.0 ranks as 0.0
+        bits = np.uint64(0)
+    bits = (~bits & _LOW) if bits & _SIGN else (bits | _SIGN)
+    return (bits << _SHIFT) | (_LOW - np.uint64(index))
 
 
 @njit(cache=True, nogil=True)
-def _sift_down(heap_scores, heap_indices, size, pos):
-    # Min-heap on rank: the root is the worst candidate kept so far.
+def _sift_down(heap, size, pos):
+    key = heap[pos]
     while True:
         child = 2 * pos + 1
         if child >= size:
-            return
-        if child + 1 < size and _worse(
-            heap_scores[child + 1], heap_indices[child + 1], heap_scores[child], heap_indices[child]
-        ):
+            break
+        if child + 1 < size and heap[child + 1] < heap[child]:
             child += 1
-        if not _worse(heap_scores[child], heap_indices[child], heap_scores[pos], heap_indices[pos]):
-            return
-        heap_scores[pos], heap_scores[child] = heap_scores[child], heap_scores[pos]
-        heap_indices[pos], heap_indices[child] = heap_indices[child], heap_indices[pos]
+        if heap[child] >= key:
+            break
+        heap[pos] = heap[child]
         pos = child
+    heap[pos] = key
 
 
 @njit(cache=True, nogil=True)
-def select_topk_row(scores, seen, out_indices, out_scores):
+def _count_above(scores, lo, hi, bar):
+    # A count of comparisons vectorises (a float max reduction does not, for NaN's sake).
+    n = 0
+    for j in range(lo, hi):
+        n += scores[j] > bar
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _keep_largest(keys, n, k):
+    """Quickselect: move the k largest of the distinct ``keys[:n]`` to ``keys[:k]``, in no order."""
+    lo, hi = 0, n - 1
+    while lo < hi:
+        a, b, c = keys[lo], keys[(lo + hi) // 2], keys[hi]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        i, j = lo, hi
+        while i <= j:
+            while keys[i] > pivot:
+                i += 1
+            while keys[j] < pivot:
+                j -= 1
+            if i <= j:
+                keys[i], keys[j] = keys[j], keys[i]
+                i += 1
+                j -= 1
+        if k - 1 <= j:
+            hi = j
+        elif k - 1 >= i:
+            lo = i
+        else:
+            break
+
+
+@njit(cache=True, nogil=True)
+def select_topk_row(scores, seen, keys, out_indices, out_scores):
     """Best ``k = out_indices.size`` entries of ``scores`` whose index is not in ``seen``.
 
     Writes them best first (ties: lower index first); when fewer than k are
-    left, the tail gets index -1 and score -inf.
+    left, the tail gets index -1 and score -inf. Candidates better than the
+    current k-th best go to the scratch buffer ``keys``; when it is full, a
+    quickselect keeps the best k and raises the bar.
 
-    # Assumes: seen is sorted ascending, scores has no NaN.
+    # Assumes: seen sorted ascending; scores has no NaN and fewer than 2^32 entries; keys.size > k.
     """
     k = out_indices.size
-    size = 0
+    bits = scores.view(np.uint32)
+    n = 0
     next_seen = 0
-    for j in range(scores.size):
-        if next_seen < seen.size and seen[next_seen] == j:
-            next_seen += 1
+    bar = np.float32(-np.inf)
+    raised = False
+    for block in range(0, scores.size, _BLOCK):
+        end = min(block + _BLOCK, scores.size)
+        if raised and _count_above(scores, block, end, bar) == 0:
+            while next_seen < seen.size and seen[next_seen] < end:
+                next_seen += 1
             continue
-        s = scores[j]
-        if size < k:
-            # Sift up: the new entry has the highest index so far.
-            pos = size
-            size += 1
-            while pos > 0:
-                parent = (pos - 1) // 2
-                if not _worse(s, j, out_scores[parent], out_indices[parent]):
-                    break
-                out_scores[pos] = out_scores[parent]
-                out_indices[pos] = out_indices[parent]
-                pos = parent
-            out_scores[pos] = s
-            out_indices[pos] = j
-        elif s > out_scores[0]:  # equal scores lose: j is above every kept index
-            out_scores[0] = s
-            out_indices[0] = j
-            _sift_down(out_scores, out_indices, size, 0)
-    # Pop the worst to the back until the heap is empty: best first.
-    for end in range(size - 1, 0, -1):
-        out_scores[0], out_scores[end] = out_scores[end], out_scores[0]
-        out_indices[0], out_indices[end] = out_indices[end], out_indices[0]
-        _sift_down(out_scores, out_indices, end, 0)
-    for p in range(size, k):
+        for j in range(block, end):
+            if next_seen < seen.size and seen[next_seen] == j:
+                next_seen += 1
+                continue
+            # j is above every kept index, so a score equal to the bar loses too.
+            if raised and scores[j] <= bar:
+                continue
+            keys[n] = _rank_key(bits[j], j)
+            n += 1
+            if n == keys.size:
+                _keep_largest(keys, n, k)
+                n = k
+                bar = np.float32(np.inf)
+                for p in range(k):
+                    bar = min(bar, scores[np.int64(_LOW - (keys[p] & _LOW))])
+                raised = True
+    if n > k:
+        _keep_largest(keys, n, k)
+        n = k
+    # Heap sort, popping the worst to the back: best first.
+    for p in range(n // 2 - 1, -1, -1):
+        _sift_down(keys, n, p)
+    for end in range(n - 1, -1, -1):
+        index = np.int64(_LOW - (keys[0] & _LOW))
+        out_indices[end] = index
+        out_scores[end] = scores[index]
+        keys[0] = keys[end]
+        _sift_down(keys, end, 0)
+    for p in range(n, k):
         out_indices[p] = -1
         out_scores[p] = -np.inf
 
@@ -82,7 +138,8 @@ def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_score
 
     # Assumes: scores (n_rows, n_items) without NaN; seen_* is CSR with sorted rows; out_* are (n_rows, k).
     """
+    keys = np.empty(4 * out_indices.shape[1] + 4, np.uint64)
     for r in range(scores.shape[0]):
         select_topk_row(
-            scores[r], seen_indices[seen_indptr[r] : seen_indptr[r + 1]], out_indices[r], out_scores[r]
+            scores[r], seen_indices[seen_indptr[r] : seen_indptr[r + 1]], keys, out_indices[r], out_scores[r]
         )
