@@ -104,7 +104,8 @@ def _summarize(recommended, held_out, k, groups):
     n_lines = recommended.shape[1]
     per_ndcg = ndcg(recommended, held_out, k=n_lines) if n_lines else np.zeros(held_out.shape[0])
     top = recommended[:, :k]
-    hits = _hits(top, held_out).sum(1) if top.size else np.zeros(held_out.shape[0])
+    # A song recommended twice is found once (NDCG, like the problem's evaluator, counts both).
+    hits = (_hits(top, held_out) * _first_occurrences(top)).sum(1) if top.size else np.zeros(held_out.shape[0])
     n_held = np.diff(held_out.tocsr().indptr)
     per_recall = hits / np.maximum(n_held, 1)
     per_hit = (hits > 0).astype(np.float64)
@@ -123,6 +124,17 @@ def _summarize(recommended, held_out, k, groups):
 
     overall = means(np.ones(held_out.shape[0], bool))
     return overall, [dict(means(groups == g)) for g in range(4)]
+
+
+def _first_occurrences(recommended):
+    """Boolean like ``recommended``: is this the first position of its song in the row."""
+    order = np.argsort(recommended, axis=1, kind="stable")
+    ranked = np.take_along_axis(recommended, order, axis=1)
+    first = np.ones(recommended.shape, bool)
+    first[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    out = np.empty_like(first)
+    np.put_along_axis(out, order, first, axis=1)
+    return out
 
 
 def activity_quartiles(activity):
