@@ -314,9 +314,9 @@ def format_report(result):
     lines = [
         f"users with held-out songs  {result['held_out_users']:,}, scored {result['users']:,} "
         f"(without a line: {result['without_line']:,})",
-        f"NDCG@100    {result['ndcg']:.6f}",
-        f"recall@{k:<4} {result['recall']:.6f}",
-        f"hit rate@{k:<2} {result['hit_rate']:.6f}",
+        f"{'NDCG@100':<14}{result['ndcg']:.6f}",
+        f"{f'recall@{k}':<14}{result['recall']:.6f}",
+        f"{f'hit rate@{k}':<14}{result['hit_rate']:.6f}",
         "",
         f"by activity ({result['activity_source']}):",
         f"  {'quartile':<9}{'activity':>12}{'users':>8}{'NDCG@100':>10}{'recall':>9}{'hit rate':>10}",
