@@ -15,20 +15,12 @@ import struct
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import JukeboxError
+from .errors import ModelFileError
 
 MAGIC = b"jukebox_fast\0mdl"
 FORMAT_VERSION = 1
 _ALIGN = 64
 _DIGEST = 32
-
-
-class ModelFileError(JukeboxError, ValueError):
-    """A model file is not one jukebox_fast can load: foreign, truncated, corrupt or too new."""
-
-    def __init__(self, path, problem):
-        self.path = str(path)
-        super().__init__(f"{self.path}: {problem}")
 
 
 def is_model_file(path):
