@@ -122,7 +122,7 @@ def load_model(path):
         The file is not a jukebox_fast model, is truncated or corrupt, or
         was written in a newer format.
     """
-    from .data import IdMap, Interactions, factorize
+    from .data import Interactions, factorize
     from .io import _read_bytes
     from .models import MODELS
 
