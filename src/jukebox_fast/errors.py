@@ -20,6 +20,14 @@ class InputFormatError(JukeboxError, ValueError):
         super().__init__(message)
 
 
+class ModelFileError(JukeboxError, ValueError):
+    """A model file is not one jukebox_fast can load: foreign, truncated, corrupt or too new; names the file."""
+
+    def __init__(self, path, problem):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
 class BackendUnavailableError(JukeboxError, ImportError):
     """An optional backend (jax, cupy) is not installed; says how to install it."""
 

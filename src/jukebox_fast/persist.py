@@ -1,0 +1,182 @@
+"""A fitted model and the plays it knows, in one self-checking file.
+
+Layout: the 16-byte magic, the header length (8 bytes, little endian), a
+JSON header (format version, model name and hyper-parameters, where each
+array lies), the arrays back to back (64-byte aligned), and last the
+SHA-256 of everything before it. Loading checks the magic, the version,
+the length and the checksum before it trusts a byte.
+"""
+
+import hashlib
+import inspect
+import json
+import struct
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import ModelFileError
+
+MAGIC = b"jukebox_fast\0mdl"
+FORMAT_VERSION = 1
+_ALIGN = 64
+_DIGEST = 32
+
+
+def is_model_file(path):
+    """True when ``path`` starts with the model file magic (False for anything unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def _model_name(model):
+    from .models import MODELS
+
+    for name, cls in MODELS.items():
+        if type(model) is cls:
+            return name
+    raise TypeError(f"{type(model).__name__} is not a registered model (jukebox_fast.models.MODELS)")
+
+
+def _hyper_parameters(model):
+    """The model's constructor arguments, read back from the attributes of the same names."""
+    names = [p for p in inspect.signature(type(model).__init__).parameters if p != "self"]
+    return {name: getattr(model, name) for name in names}
+
+
+def encode_model(model, interactions):
+    """The bytes of a model file (a uint8 array) for a fitted model and the plays it was fit on.
+
+    Parameters
+    ----------
+    model : ItemItemRecommender
+        Fitted; its hyper-parameters are its constructor arguments and its
+        learnt state every ndarray attribute whose name ends in ``_``.
+    interactions : Interactions
+        The plays and id maps; ``recommend`` needs them to leave out played songs.
+    """
+    if not hasattr(model, "item_weights_"):
+        raise RuntimeError(f"{type(model).__name__} is not fitted yet: call fit first")
+    ui = interactions.user_items
+    arrays = {f"model.{name}": value for name, value in sorted(vars(model).items()) if name.endswith("_") and isinstance(value, np.ndarray)}
+    arrays.update({
+        "plays.indptr": np.asarray(ui.indptr, np.int64),
+        "plays.indices": np.asarray(ui.indices, np.int32),
+        "plays.data": np.asarray(ui.data, np.int64),
+        "users.data": interactions.users.data, "users.offsets": interactions.users.offsets,
+        "songs.data": interactions.songs.data, "songs.offsets": interactions.songs.offsets,
+    })
+    layout, offset = [], 0
+    for name, value in arrays.items():
+        value = np.ascontiguousarray(value)
+        arrays[name] = value
+        layout.append({"name": name, "dtype": value.dtype.str, "shape": list(value.shape), "offset": offset})
+        offset += -(-value.nbytes // _ALIGN) * _ALIGN
+    from . import __version__
+
+    header = json.dumps({
+        "format_version": FORMAT_VERSION,
+        "written_by": f"jukebox_fast {__version__}",
+        "model": _model_name(model),
+        "hyper_parameters": _hyper_parameters(model),
+        "shape": list(ui.shape),
+        "arrays": layout,
+        "payload_bytes": offset,
+    }).encode("utf-8")
+    header += b" " * (-(len(MAGIC) + 8 + len(header)) % _ALIGN)
+    start = len(MAGIC) + 8 + len(header)
+    out = np.zeros(start + offset + _DIGEST, np.uint8)
+    out[: len(MAGIC)] = np.frombuffer(MAGIC, np.uint8)
+    out[len(MAGIC) : len(MAGIC) + 8] = np.frombuffer(struct.pack("<Q", len(header)), np.uint8)
+    out[len(MAGIC) + 8 : start] = np.frombuffer(header, np.uint8)
+    for entry in layout:
+        value = arrays[entry["name"]]
+        out[start + entry["offset"] : start + entry["offset"] + value.nbytes] = value.reshape(-1).view(np.uint8)
+    out[-_DIGEST:] = np.frombuffer(hashlib.sha256(out[:-_DIGEST]).digest(), np.uint8)
+    return out
+
+
+def save_model(path, model, interactions):
+    """Write a fitted model and its plays to ``path`` atomically (see ``encode_model``)."""
+    from .io import write_output
+
+    write_output(path, memoryview(encode_model(model, interactions)))
+
+
+def load_model(path):
+    """Read a model file written by ``save_model``.
+
+    Returns
+    -------
+    model : ItemItemRecommender
+        Fitted, of the class and with the hyper-parameters it was saved with.
+    interactions : Interactions
+        The plays it was fit on, with their id maps.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not a jukebox_fast model, is truncated or corrupt, or
+        was written in a newer format.
+    """
+    from .data import Interactions, factorize
+    from .io import _read_bytes
+    from .models import MODELS
+
+    _, raw, _ = _read_bytes(path)
+    if raw[: len(MAGIC)] != MAGIC:
+        raise ModelFileError(path, "not a jukebox_fast model file (train one with `python -m jukebox_fast train`)")
+    if len(raw) < len(MAGIC) + 8 + _DIGEST:
+        raise ModelFileError(path, f"the model file is truncated ({len(raw)} bytes)")
+    (header_bytes,) = struct.unpack("<Q", raw[len(MAGIC) : len(MAGIC) + 8])
+    start = len(MAGIC) + 8 + header_bytes
+    try:
+        header = json.loads(raw[len(MAGIC) + 8 : start].decode("utf-8"))
+        version = header["format_version"]
+        expected = start + header["payload_bytes"] + _DIGEST
+    except (ValueError, KeyError, TypeError):
+        raise ModelFileError(path, "the model file's header is damaged (truncated or corrupt)") from None
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            path, f"written in model format {version} by {header.get('written_by', '?')}; this jukebox_fast reads "
+            f"format {FORMAT_VERSION}: upgrade jukebox_fast or train the model again"
+        )
+    if len(raw) != expected:
+        raise ModelFileError(path, f"the model file is truncated or padded: {len(raw):,} bytes, expected {expected:,}")
+    if hashlib.sha256(memoryview(raw)[:-_DIGEST]).digest() != raw[-_DIGEST:]:
+        raise ModelFileError(path, "the model file is corrupt (its SHA-256 checksum does not match); train it again")
+    if header["model"] not in MODELS:
+        raise ModelFileError(
+            path, f"holds a {header['model']!r} model, which this jukebox_fast does not have (it has {', '.join(sorted(MODELS))})"
+        )
+
+    arrays = {}
+    for entry in header["arrays"]:
+        dtype = np.dtype(entry["dtype"])
+        count = int(np.prod(entry["shape"], dtype=np.int64))
+        # A copy, so the arrays are aligned, writable and independent of the file's bytes.
+        arrays[entry["name"]] = np.frombuffer(raw, dtype, count, start + entry["offset"]).reshape(entry["shape"]).copy()
+
+    model = MODELS[header["model"]](**header["hyper_parameters"])
+    for name, value in arrays.items():
+        if name.startswith("model."):
+            setattr(model, name[len("model."):], value)
+
+    def id_map(prefix):
+        data, offsets = arrays[f"{prefix}.data"], arrays[f"{prefix}.offsets"]
+        from .kernels.parse import hash_tokens
+
+        starts, lengths = offsets[:-1].copy(), np.diff(offsets)
+        hashes = np.empty(lengths.size, np.uint64)
+        hash_tokens(data, starts, lengths, hashes)
+        _, ids = factorize(data, starts, lengths, hashes)
+        return ids
+
+    user_items = sp.csr_array(
+        (arrays["plays.data"], arrays["plays.indices"], arrays["plays.indptr"]), shape=tuple(header["shape"])
+    )
+    user_items.indptr, user_items.indices = arrays["plays.indptr"], arrays["plays.indices"]
+    return model, Interactions(user_items, id_map("users"), id_map("songs"))
