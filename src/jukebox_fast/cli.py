@@ -106,8 +106,15 @@ def _add_model_options(parser):
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line on stderr like every other user error (status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"jukebox_fast: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog=PROG, description="Fast implicit-feedback music recommendation.")
+    parser = _Parser(prog=PROG, description="Fast implicit-feedback music recommendation.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
@@ -232,7 +239,7 @@ class _Log:
 
 
 def _run(args, log):
-    from .io import write_output
+    from .io import check_output, write_output
     from .models import make_model
     from .pipeline import run
 
@@ -240,6 +247,7 @@ def _run(args, log):
         raise JukeboxError("give LISTEN_COUNT and USER_IDS, or --example")
     if args.listen_count and not args.user_ids:
         raise JukeboxError("missing USER_IDS: the file of users to recommend for")
+    check_output(args.output)  # before the fit, not after it
     model = make_model(args)
     with tempfile.TemporaryDirectory(prefix="jukebox_example_") as tmp:
         listens, user_ids = args.listen_count, args.user_ids
@@ -420,6 +428,12 @@ def main(argv=None):
             if args.debug:
                 raise
             print(f"jukebox_fast: error: {e}", file=sys.stderr)
+            return 2
+        except MemoryError as e:  # MemoryBudgetError, the planned refusal, is a JukeboxError above
+            if args.debug:
+                raise
+            detail = f" ({e})" if str(e) else ""
+            print(f"jukebox_fast: error: out of memory{detail}; try fewer --threads or a smaller input", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("jukebox_fast: interrupted", file=sys.stderr)

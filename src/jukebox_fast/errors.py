@@ -43,10 +43,12 @@ class MemoryBudgetError(JukeboxError, MemoryError):
     def __init__(self, what, needed, available, advice):
         self.needed = needed
         self.available = available
-        super().__init__(
-            f"{what} needs about {needed / 2**30:.1f} GiB but only "
-            f"{available / 2**30:.1f} GiB of memory is available; {advice}"
-        )
+        super().__init__(f"{what} needs about {_size(needed)} but only {_size(available)} of memory is available; {advice}")
+
+
+def _size(n_bytes):
+    """Bytes for people: '37.3 GiB', '512.0 MiB'."""
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
 
 
 class JukeboxWarning(UserWarning):

@@ -8,6 +8,7 @@ place, so a failure never leaves half an output behind.
 
 import contextlib
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -23,6 +24,8 @@ from .errors import InputFormatError, JukeboxError, JukeboxWarning
 _BOM = b"\xef\xbb\xbf"
 _LISTEN_FORMAT = "'<user_id> <song_id> <count>'"
 _USER_FORMAT = "one user id per line"
+_BLANKS = re.compile(rb"[ \t\r]+")  # what the parse kernel takes for a field separator
+_MAX_COUNT = 2**63 - 1
 _CHUNK_BYTES = 1 << 20  # below this a second thread costs more than it saves
 
 
@@ -50,7 +53,9 @@ def _chunk_bounds(raw, start, n_chunks):
     edges = [0]
     for c in range(1, n_chunks):
         cut = raw.find(b"\n", start + c * size // n_chunks)
-        edges.append(size if cut < 0 else max(cut + 1 - start, edges[-1]))
+        edge = size if cut < 0 else cut + 1 - start
+        if edge > edges[-1] and edge < size:
+            edges.append(edge)
     edges.append(size)
     return list(zip(edges[:-1], edges[1:]))
 
@@ -66,7 +71,8 @@ def _split_fields(path, n_fields, expected):
     buf, raw, start = _read_bytes(path)
     chunks = _chunk_bounds(raw, start, parallel.get_num_threads())
     n_chunks = len(chunks)
-    lines = parallel.run_tasks(count_lines, [(buf, lo, hi, c == n_chunks - 1) for c, (lo, hi) in enumerate(chunks)])
+    # Only the chunk that ends the file may end in a line without a newline.
+    lines = parallel.run_tasks(count_lines, [(buf, lo, hi, hi == buf.size) for lo, hi in chunks])
     line_offsets = np.zeros(n_chunks + 1, np.int64)
     np.cumsum(lines, out=line_offsets[1:])
     n_lines = int(line_offsets[-1])
@@ -83,7 +89,7 @@ def _split_fields(path, n_fields, expected):
     bad = np.flatnonzero(status[:, 1])
     if bad.size:
         c = bad[0]
-        _raise_line_error(path, buf, chunks[c][0], line_offsets[c], status[c], expected)
+        _raise_line_error(path, buf, chunks[c][0], line_offsets[c], status[c], n_fields, expected)
     records = status[:, 0]
     if records.sum() < n_lines:  # blank lines left gaps at the chunk ends
         keep = np.concatenate([np.arange(o, o + r) for o, r in zip(line_offsets[:-1], records)])
@@ -92,23 +98,37 @@ def _split_fields(path, n_fields, expected):
     return buf, starts, lengths, hashes, values
 
 
-def _raise_line_error(path, buf, chunk_start, first_line, status, expected):
+def _show(text):
+    """A line's bytes as the user should see them in an error: quoted, invisible characters escaped."""
+    cut = text[:80]
+    shown = cut.decode("utf-8", errors="backslashreplace")
+    if not shown.isprintable():
+        shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in shown)
+    return f"'{shown}{'...' if len(text) > len(cut) else ''}'"
+
+
+def _raise_line_error(path, buf, chunk_start, first_line, status, n_fields, expected):
     from .kernels import parse
 
     code, local_line = int(status[1]), int(status[2])
     newlines = np.flatnonzero(buf[chunk_start:] == 10)
     lo = chunk_start + (newlines[local_line - 1] + 1 if local_line else 0)
     hi = chunk_start + newlines[local_line] if local_line < newlines.size else buf.size
-    text = buf[lo:hi].tobytes().rstrip(b"\r")
-    shown = text[:80].decode("utf-8", errors="backslashreplace").replace("\0", "\\0")
-    shown = repr(shown + ("..." if len(text) > 80 else ""))
-    found = {
-        parse.ERR_FIELDS: f"{len(text.split())} fields: {shown}",
-        parse.ERR_COUNT: f"a count that is not a positive integer below 2**63: {shown}",
-        parse.ERR_NUL: f"a NUL byte: {shown}",
-        parse.ERR_UTF8: f"bytes that are not UTF-8: {shown}",
-    }[code]
-    raise InputFormatError(path, int(first_line) + local_line + 1, expected, found)
+    text = buf[lo:hi].tobytes()
+    fields = _BLANKS.split(text.strip(b" \t\r"))
+    if code == parse.ERR_COUNT and len(fields) != n_fields:
+        code = parse.ERR_FIELDS  # "a b c d" is a line of the wrong shape, not a bad count "c"
+    line = int(first_line) + local_line + 1
+    shown = _show(text.rstrip(b"\r"))
+    if code == parse.ERR_FIELDS:
+        blanks = "" if n_fields == 1 else f" ({n_fields} fields separated by spaces or tabs)"
+        found = f"{len(fields)} field{'s' * (len(fields) != 1)}: {shown}"
+        raise InputFormatError(path, line, f"{expected}{blanks}", found)
+    if code == parse.ERR_COUNT:
+        found = f"the count {_show(fields[n_fields - 1])} in {shown}"
+        raise InputFormatError(path, line, f"{expected} with a count that is a whole number from 1 to 2**63-1", found)
+    found = "a NUL byte" if code == parse.ERR_NUL else "bytes that are not UTF-8"
+    raise InputFormatError(path, line, f"{expected} in UTF-8 text", f"{found}: {shown}")
 
 
 def _build_csr(rows, cols, values, n_rows):
@@ -157,6 +177,8 @@ def read_listens(path):
     song_codes, songs = factorize(buf, starts[1], lengths[1], hashes[1])
     indptr, indices, data = _build_csr(user_codes, song_codes, counts, len(users))
     n_repeats = counts.size - indices.size
+    if n_repeats and counts.sum(dtype=np.float64) >= 2.0**62:
+        _check_summed_counts(path, user_codes, song_codes, counts, users, songs, indptr, indices, data)
     if n_repeats:
         warnings.warn(
             f"{path}: {n_repeats} lines repeat an earlier (user, song) pair; their counts were added up",
@@ -166,6 +188,20 @@ def read_listens(path):
     user_items = sp.csr_array((data, indices, indptr), shape=(len(users), len(songs)))
     user_items.has_sorted_indices = True
     return Interactions(user_items, users, songs, int(n_repeats))
+
+
+def _check_summed_counts(path, user_codes, song_codes, counts, users, songs, indptr, indices, data):
+    """Refuse repeated pairs whose int64 sum wrapped around (only huge counts get here)."""
+    _, _, totals = _build_csr(user_codes, song_codes, counts.astype(np.float64), len(users))
+    # A wrapped sum is off by a multiple of 2**64; float64 rounding is far below 2**62.
+    wrapped = np.flatnonzero(np.abs(totals - data.astype(np.float64)) > 2.0**62)
+    if wrapped.size:
+        p = wrapped[0]
+        user = users[int(np.searchsorted(indptr, p, side="right")) - 1]
+        raise InputFormatError(
+            path, None, "counts of one (user, song) pair that add up to at most 2**63-1",
+            f"repeated lines of user {user!r} and song {songs[int(indices[p])]!r} whose counts add up to more",
+        )
 
 
 def read_user_ids(path):
@@ -217,6 +253,34 @@ def format_recommendations(users, songs, recommended):
     return memoryview(out)
 
 
+def _output_target(path):
+    """(path to write, st_mode or None when new) of an output path; JukeboxError when it cannot be one."""
+    if not path:
+        raise JukeboxError("the output path is empty")
+    real = os.path.realpath(path)  # through a symlink: replace its target, not the link
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as e:
+        raise JukeboxError(f"{path}: cannot write: {e.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise JukeboxError(f"{path}: is a directory, expected an output file")
+    if mode is None or stat.S_ISREG(mode):
+        directory = os.path.dirname(real)
+        if not os.path.isdir(directory):
+            raise JukeboxError(f"{path}: cannot write: the directory {directory} does not exist")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise JukeboxError(f"{path}: cannot write: no permission to create files in {directory}")
+    return real, mode
+
+
+def check_output(path):
+    """Raise JukeboxError now if ``path`` ('-' or None: stdout) cannot take the output, before a long run."""
+    if path is not None and path != "-":
+        _output_target(os.fspath(path))
+
+
 def write_output(path, payload):
     """Write bytes to ``path`` ('-' or None: stdout) so no reader ever sees half of them.
 
@@ -228,28 +292,18 @@ def write_output(path, payload):
         _write_stream(sys.stdout.buffer, payload, "<stdout>")
         return
     path = os.fspath(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as e:
-        raise JukeboxError(f"{path}: cannot write: {e.strerror}") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise JukeboxError(f"{path}: is a directory, expected an output file")
+    real, mode = _output_target(path)
     if mode is not None and not stat.S_ISREG(mode):
         try:
-            with open(path, "wb") as f:
+            with open(real, "wb") as f:
                 _write_stream(f, payload, path)
         except OSError as e:
-            raise JukeboxError(f"{path}: cannot write: {e.strerror}") from None
+            raise JukeboxError(f"{path}: cannot write: {e.strerror or e}") from None
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise JukeboxError(f"{path}: cannot write: the directory {directory} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(real), prefix=f".{os.path.basename(real)}.", suffix=".tmp")
     except OSError as e:
-        raise JukeboxError(f"{path}: cannot write: {e.strerror}") from None
+        raise JukeboxError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             _write_stream(f, payload, path)
@@ -261,10 +315,12 @@ def write_output(path, payload):
             os.chmod(tmp, 0o666 & ~umask)
         else:
             os.chmod(tmp, stat.S_IMODE(mode))
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, real)
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise JukeboxError(f"{path}: cannot write: {e.strerror or e}") from None
         raise
 
 

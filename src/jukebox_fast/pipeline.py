@@ -40,6 +40,7 @@ def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
             JukeboxWarning,
             stacklevel=2,
         )
+        k = n_songs  # the (users, k) result arrays must not be sized by a typo such as -k 10000000000
     with timer("recommend"):
         recommended, _ = model.recommend(select_rows(interactions.user_items, rows), k=k)
     with timer("format"):

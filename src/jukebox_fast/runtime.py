@@ -6,6 +6,12 @@ import os
 from .errors import MemoryBudgetError
 
 
+_CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
+
+
 def available_memory():
     """Bytes of memory this process can still allocate: MemAvailable, capped by the cgroup limit."""
     available = None
@@ -17,16 +23,19 @@ def available_memory():
                     break
     except OSError:
         pass
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()
-        with open("/sys/fs/cgroup/memory.current") as f:
-            used = int(f.read())
-        if limit != "max":
-            room = int(limit) - used
+    # cgroup v2, then v1 (whose "no limit" is a huge number, harmless in the min)
+    for limit_file, usage_file in _CGROUP_FILES:
+        try:
+            with open(limit_file) as f:
+                limit = f.read().strip()
+            with open(usage_file) as f:
+                used = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit():
+            room = max(int(limit) - used, 0)
             available = room if available is None else min(available, room)
-    except (OSError, ValueError):
-        pass
+        break
     if available is None:
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     return available
