@@ -8,7 +8,6 @@ import os
 import stat
 
 import pytest
-from conftest import run_cli
 
 from jukebox_fast import cli, io, parallel, runtime
 from jukebox_fast.models import ease
@@ -204,15 +203,12 @@ def test_a_catalogue_too_large_for_memory_is_refused_before_the_matrix(files, ca
 # -- determinism -----------------------------------------------------------------------------
 
 
-def test_the_output_does_not_depend_on_the_thread_count(tmp_path):
-    # Fresh processes, as a user runs it. This holds because scipy's LAPACK is
-    # loaded after limit_threads applied --threads, so the Cholesky always runs
-    # on every core; OpenBLAS's spotrf/spotri round differently on 1 and 2
-    # threads, so in one process that already loaded scipy.linalg it fails.
+def test_the_output_does_not_depend_on_the_thread_count(tmp_path, cli):
+    # Fresh processes, as a user runs it (the in-process twin is in test_linalg).
     outputs = []
     for threads in (1, 2):
         out = tmp_path / f"recs-{threads}.txt"
-        result = run_cli("run", "--example", "--threads", threads, "-q", "-o", out)
+        result = cli("run", "--example", "--threads", threads, "-q", "-o", out)
         assert result.returncode == 0, result.stderr.decode()
         outputs.append(out.read_bytes())
     assert outputs[0].count(b"\n") == 202
@@ -251,9 +247,9 @@ def test_the_same_plays_written_differently_give_the_same_output(files, capsys):
 # -- what the shell sees ---------------------------------------------------------------------
 
 
-def test_subprocess_bad_line_is_one_line_and_status_2(files):
+def test_subprocess_bad_line_is_one_line_and_status_2(files, cli):
     (files / "listen_count.txt").write_bytes(LISTENS + b"u5 s1 2.5\n")
-    result = run_cli("run", files / "listen_count.txt", files / "user_ids.txt", "-o", files / "recs.txt")
+    result = cli("run", files / "listen_count.txt", files / "user_ids.txt", "-o", files / "recs.txt")
     assert result.returncode == 2
     assert result.stdout == b""
     assert result.stderr.decode() == (
@@ -263,8 +259,8 @@ def test_subprocess_bad_line_is_one_line_and_status_2(files):
     assert only(files)
 
 
-def test_subprocess_bad_option_is_one_line_and_status_2(files):
-    result = run_cli("run", files / "listen_count.txt", files / "user_ids.txt", "--threads", "0")
+def test_subprocess_bad_option_is_one_line_and_status_2(files, cli):
+    result = cli("run", files / "listen_count.txt", files / "user_ids.txt", "--threads", "0")
     assert result.returncode == 2
     assert result.stderr.decode().splitlines() == [
         "jukebox_fast: error: argument --threads: expected a positive integer, got '0' (see python -m jukebox_fast run --help)"

@@ -107,3 +107,16 @@ def test_recommend_checks_its_arguments():
         model.recommend(sp.csr_array((2, 11)))
     with pytest.raises(ValueError, match="regularization"):
         EASE(regularization=0)
+
+
+def test_weights_do_not_depend_on_the_thread_count():
+    import scipy.linalg  # noqa: F401  (loaded, so thread limits reach its BLAS)
+
+    from jukebox_fast.runtime import limit_threads
+
+    plays = random_plays(3000, 700, 0.02, 11)
+    weights = []
+    for n_threads in (1, 2):
+        with limit_threads(n_threads):
+            weights.append(EASE(regularization=20, weighting="log").fit(plays).item_weights_)
+    np.testing.assert_array_equal(weights[0], weights[1])

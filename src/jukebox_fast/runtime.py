@@ -48,12 +48,25 @@ def ensure_memory(needed, what, advice):
         raise MemoryBudgetError(what, needed, available, advice)
 
 
+def solver_threads():
+    """BLAS threads of the Cholesky solve: every core this process may run on, whatever --threads says."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def limit_threads(n_threads):
-    """Run the block with ``n_threads`` kernel and BLAS threads (None: leave them as they are)."""
+    """Run the block with ``n_threads`` kernel and BLAS threads (None: leave them as they are).
+
+    The EASE solve is the exception: it always runs on ``solver_threads()``
+    so that its rounding, and the recommendations, never depend on this.
+    """
     if n_threads is None:
         yield
         return
+    import scipy.linalg  # noqa: F401  (threadpoolctl limits only the BLAS libraries already loaded)
     from threadpoolctl import threadpool_limits
 
     from . import parallel

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import parallel
-from ..runtime import ensure_memory
+from ..runtime import ensure_memory, solver_threads
 from .base import ItemItemRecommender
 
 
@@ -40,6 +40,7 @@ def solve_ease(gram, regularization):
         ``gram``, now holding B with a zero diagonal.
     """
     from scipy.linalg import lapack
+    from threadpoolctl import threadpool_limits
 
     from ..kernels.linalg import TILE, finish_ease_tiles
 
@@ -47,9 +48,13 @@ def solve_ease(gram, regularization):
     gram.reshape(-1)[:: n + 1] += np.float32(regularization)
     # gram is symmetric, so its transpose is the same matrix in the Fortran
     # order LAPACK wants; the upper triangle there is the lower one here.
-    factor, info = lapack.spotrf(gram.T, lower=0, clean=0, overwrite_a=1)
-    if info == 0:
-        factor, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    # OpenBLAS rounds differently on different thread counts; solving on a
+    # fixed count (every core this process may use) keeps B, and so the
+    # output, the same whatever --threads says.
+    with threadpool_limits(limits=solver_threads(), user_api="blas"):
+        factor, info = lapack.spotrf(gram.T, lower=0, clean=0, overwrite_a=1)
+        if info == 0:
+            factor, info = lapack.spotri(factor, lower=0, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError(
             f"X^T X + {regularization} I is not positive definite in float32 (LAPACK info {info}); "
