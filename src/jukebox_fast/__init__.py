@@ -16,9 +16,11 @@ from .errors import (
     JukeboxWarning,
     MemoryBudgetError,
 )
-from .evaluation import ndcg, recall
+from .evaluation import evaluate_files, ndcg, recall
 from .io import format_recommendations, read_listens, read_user_ids, write_output
 from .models import EASE, ItemItemRecommender
+from .persist import load_model, save_model
+from .split import split_file
 
 __version__ = "0.1.0"
 
@@ -32,12 +34,16 @@ __all__ = [
     "JukeboxError",
     "JukeboxWarning",
     "MemoryBudgetError",
+    "evaluate_files",
     "format_recommendations",
+    "load_model",
     "ndcg",
     "read_listens",
     "read_user_ids",
     "recall",
+    "save_model",
     "select_rows",
+    "split_file",
     "weigh",
     "write_output",
 ]
