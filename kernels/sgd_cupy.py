@@ -7,7 +7,8 @@ wherever cupy finds a GPU.
 The step is the one of ``kernels.sgd``: R = X_b B - X_b by cuSPARSE SpMM,
 G = X_b^T R by a second (transposed) SpMM, then one elementwise kernel
 updates B and the Adam moments in place. Diagonals are zeroed through a
-strided view of the flat buffer, never by copying B.
+strided view of B's flat buffer (G, a temporary in whatever
+order cuSPARSE returns, by index), never by copying B.
 """
 
 import functools
@@ -63,7 +64,10 @@ def adam_step(B, m, v, batch, grad_scale, weight_decay, lr, beta1, beta2, eps):
     B_sq = float(cp.vdot(B, B))
     G = X.T @ R
     del R
-    G.ravel()[:: n + 1] = 0
+    # cuSPARSE may hand G back in Fortran order, where ravel() would copy:
+    # zero its diagonal by index instead (n writes, any layout).
+    diag = cp.arange(n)
+    G[diag, diag] = 0
     f32 = cp.float32
     _adam_kernel()(G, f32(grad_scale), f32(weight_decay), f32(lr), f32(beta1), f32(beta2), f32(eps), B, m, v)
     B.ravel()[:: n + 1] = 0

@@ -55,7 +55,7 @@ class LinearAutoencoder(ItemItemRecommender):
     summary = "gradient-trained linear autoencoder (Adam on sparse user batches)"
 
     def __init__(
-        self, regularization=100.0, weighting="binary", epochs=10, batch_size=2048, learning_rate=1e-3,
+        self, regularization=100.0, weighting="binary", epochs=10, batch_size=2048, learning_rate=1e-2,
         seed=0, backend="numba", progress=False,
     ):
         super().__init__(weighting)
