@@ -77,7 +77,8 @@ def test_step(benchmark, weighted_plays, backend, batch_size):
             if backend == "jax":
                 import jax.numpy as jnp
 
-                trainer.B, trainer.m, trainer.v = jnp.asarray(B0), jnp.asarray(m0), jnp.asarray(v0)
+                # Fresh XLA-owned buffers: ones aliasing NumPy memory could not be donated.
+                trainer.B, trainer.m, trainer.v = (jnp.array(a, copy=True) for a in (B0, m0, v0))
             else:
                 trainer.B[...], trainer.m[...], trainer.v[...] = B0, m0, v0
 
