@@ -104,6 +104,15 @@ def _add_model_options(parser):
         "--weighting", choices=WEIGHTINGS, default="binary",
         help="a play count becomes 1 (binary, default), 1 + log(1 + count) (log), or the count",
     )
+    sgd = parser.add_argument_group("sgd model (--model sgd)")
+    sgd.add_argument("--epochs", type=_positive_int, default=10, help="passes over the users (default: 10)")
+    sgd.add_argument("--batch-size", type=_positive_int, default=2048, metavar="B", help="users per step (default: 2048)")
+    sgd.add_argument("--learning-rate", type=_positive_float, default=1e-2, metavar="LR", help="Adam's initial step size (default: 0.01)")
+    sgd.add_argument("--seed", type=int, default=0, help="seed of the user shuffling (default: 0)")
+    sgd.add_argument(
+        "--backend", choices=("numba", "jax", "cupy", "numpy"), default="numba",
+        help="numba: CPU kernels (default); jax: jitted step; cupy: CUDA GPU; numpy: slow reference",
+    )
 
 
 class _Parser(argparse.ArgumentParser):

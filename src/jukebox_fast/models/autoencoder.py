@@ -1,0 +1,336 @@
+"""The linear autoencoder trained by mini-batch gradient steps (Adam) on sparse batches of users."""
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from .. import parallel
+from ..data import select_rows
+from ..errors import BackendUnavailableError
+from ..runtime import ensure_memory
+from .base import ItemItemRecommender
+
+BACKENDS = ("numba", "jax", "cupy", "numpy")
+
+# Plays per chunk in the JAX step: each chunk gathers chunk x n floats.
+_JAX_CHUNK = 1024
+
+
+class LinearAutoencoder(ItemItemRecommender):
+    """EASE's model, ||X - X B||^2 + lambda ||B||^2 with diag(B) = 0, trained by Adam.
+
+    Each epoch visits the users with plays once, in an order shuffled by
+    ``seed``, ``batch_size`` at a time. A batch X_b of b users gives the
+    gradient of ||X_b - X_b B||^2 / b + (lambda / N) ||B||^2 (N: users with
+    plays), an unbiased estimate of the full objective over N, so
+    ``regularization`` means what it means for EASE. The step size follows a
+    cosine from ``learning_rate`` down to 0 over all steps; B starts at 0 and
+    its diagonal is 0 after every step. Products cost O(nnz(X_b) x n); the
+    update touches all of B and the two moments (3 n^2 float32).
+
+    Parameters
+    ----------
+    regularization : float
+        lambda, as in EASE.
+    weighting : {"binary", "log", "count"}
+        How a play count becomes an entry of X.
+    epochs : int
+        Passes over the users.
+    batch_size : int
+        Users per step.
+    learning_rate : float
+        Adam's initial step size.
+    seed : int
+        Seeds the shuffling; the result is deterministic for a given seed and backend.
+    backend : {"numba", "jax", "cupy", "numpy"}
+        Where the steps run: Numba kernels on the CPU threads (default), a
+        jitted JAX step (CPU or GPU, whichever JAX uses), CuPy on a CUDA GPU,
+        or the plain NumPy/SciPy reference (slow, for checking).
+    progress : bool
+        Print the epoch and its mean batch loss on stderr.
+    """
+
+    summary = "gradient-trained linear autoencoder (Adam on sparse user batches)"
+
+    def __init__(
+        self, regularization=100.0, weighting="binary", epochs=10, batch_size=2048, learning_rate=1e-2,
+        seed=0, backend="numba", progress=False,
+    ):
+        super().__init__(weighting)
+        if not regularization > 0:
+            raise ValueError(f"regularization must be positive, got {regularization!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+        self.regularization = float(regularization)
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.learning_rate = float(learning_rate)
+        self.seed = int(seed)
+        self.backend = backend
+        self.progress = progress
+
+    @classmethod
+    def from_options(cls, options):
+        return cls(
+            regularization=options.regularization, weighting=options.weighting, epochs=options.epochs,
+            batch_size=options.batch_size, learning_rate=options.learning_rate, seed=options.seed,
+            backend=options.backend, progress=not options.quiet,
+        )
+
+    def __repr__(self):
+        return (
+            f"LinearAutoencoder(regularization={self.regularization:g}, weighting={self.weighting!r}, "
+            f"epochs={self.epochs}, batch_size={self.batch_size}, learning_rate={self.learning_rate:g}, "
+            f"seed={self.seed}, backend={self.backend!r})"
+        )
+
+    def _learn(self, X):
+        n = X.shape[1]
+        active = np.flatnonzero(np.diff(X.indptr) > 0)
+        trainer = _TRAINERS[self.backend](n, min(self.batch_size, max(1, active.size)))
+        ensure_memory(
+            trainer.bytes_needed(),
+            f"the {self.backend} autoencoder on {n:,} songs (three {n:,} x {n:,} float32 matrices)",
+            "drop rarely played songs first, or use a machine with more memory",
+        )
+        rng = np.random.default_rng(self.seed)
+        n_batches = -(-active.size // self.batch_size)
+        total_steps = self.epochs * n_batches
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        weight_decay = 2 * self.regularization / max(1, active.size)
+        trainer.prepare(X)
+        self.loss_history_ = []
+        step = 0
+        start = time.perf_counter()
+        for epoch in range(self.epochs):
+            order = rng.permutation(active)
+            losses = []
+            for first in range(0, order.size, self.batch_size):
+                batch = select_rows(X, np.sort(order[first : first + self.batch_size]))
+                step += 1
+                lr = self.learning_rate * 0.5 * (1 + math.cos(math.pi * (step - 1) / total_steps))
+                lr_t = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+                b = batch.shape[0]
+                residual_sq, b_sq = trainer.step(batch, 2.0 / b, weight_decay, lr_t, beta1, beta2, eps)
+                losses.append(residual_sq / b + weight_decay / 2 * b_sq)
+            self.loss_history_.append(float(np.mean(losses)) if losses else 0.0)
+            if self.progress:
+                print(
+                    f"\rjukebox_fast: sgd epoch {epoch + 1}/{self.epochs} loss {self.loss_history_[-1]:.4f} "
+                    f"({time.perf_counter() - start:.1f}s)",
+                    end="\n" if epoch + 1 == self.epochs else "", file=sys.stderr, flush=True,
+                )
+        return trainer.result()
+
+
+class _NumbaTrainer:
+    """The step on the CPU threads: ``kernels.sgd``, B and the moments in NumPy arrays."""
+
+    def __init__(self, n, batch_size):
+        self.n = n
+        self.batch_size = batch_size
+
+    def bytes_needed(self):
+        return 12 * self.n * self.n + 4 * self.batch_size * self.n
+
+    def prepare(self, X):
+        n = self.n
+        self.B = np.zeros((n, n), np.float32)
+        self.m = np.zeros((n, n), np.float32)
+        self.v = np.zeros((n, n), np.float32)
+        self.R = np.empty((self.batch_size, n), np.float32)
+        self.row_loss = np.empty(self.batch_size, np.float64)
+        self.scratch = [np.empty(n, np.float32) for _ in range(parallel.get_num_threads())]
+
+    def step(self, batch, grad_scale, weight_decay, lr, beta1, beta2, eps):
+        from ..kernels.sgd import multiply_residual, update_rows_adam
+
+        b = batch.shape[0]
+        R, row_loss = self.R[:b], self.row_loss[:b]
+        n_threads = parallel.get_num_threads()
+        parallel.run_tasks(
+            multiply_residual,
+            [(batch.indptr, batch.indices, batch.data, self.B, R, row_loss, lo, hi) for lo, hi in parallel.split(b, n_threads)],
+        )
+        t = batch.T.tocsr()
+        t_indptr = t.indptr.astype(np.int64)
+        # Row i costs n for the update plus n per play of item i: share the rows by that.
+        work = np.cumsum(np.diff(t_indptr) + 1)
+        edges = np.searchsorted(work, work[-1] * np.arange(1, n_threads) / n_threads)
+        bounds = np.concatenate([[0], edges, [self.n]]).astype(np.int64)
+        sums = parallel.run_tasks(
+            update_rows_adam,
+            [
+                (t_indptr, t.indices.astype(np.int32), t.data.astype(np.float32), R, self.B, self.m, self.v,
+                 bounds[k], bounds[k + 1], grad_scale, weight_decay, lr, beta1, beta2, eps, self.scratch[k])
+                for k in range(len(bounds) - 1)
+            ],
+        )
+        return float(row_loss.sum()), float(sum(sums))
+
+    def result(self):
+        B = self.B
+        del self.B, self.m, self.v, self.R
+        return B
+
+
+class _NumpyTrainer(_NumbaTrainer):
+    """The reference step in NumPy/SciPy, float64: see ``adam_step_numpy``."""
+
+    def bytes_needed(self):
+        return 32 * self.n * self.n + 8 * self.batch_size * self.n
+
+    def prepare(self, X):
+        self.B = np.zeros((self.n, self.n))
+        self.m = np.zeros_like(self.B)
+        self.v = np.zeros_like(self.B)
+
+    def step(self, batch, grad_scale, weight_decay, lr, beta1, beta2, eps):
+        return adam_step_numpy(self.B, self.m, self.v, batch, grad_scale, weight_decay, lr, beta1, beta2, eps)
+
+    def result(self):
+        B = self.B.astype(np.float32)
+        del self.B, self.m, self.v
+        return B
+
+
+def adam_step_numpy(B, m, v, batch, grad_scale, weight_decay, lr, beta1, beta2, eps):
+    """The step every backend computes, in plain NumPy/SciPy: B, m, v updated in place.
+
+    Parameters
+    ----------
+    B, m, v : ndarray, (n, n)
+        Weights and Adam's first and second moments.
+    batch : scipy.sparse CSR, (b, n)
+        The batch X_b.
+    grad_scale, weight_decay : float
+        The gradient is grad_scale X_b^T (X_b B - X_b) + weight_decay B, diagonal set to 0.
+    lr : float
+        Bias-corrected step size.
+
+    Returns
+    -------
+    residual_sq, B_sq : float
+        ||X_b B - X_b||^2 and ||B||^2 before the step.
+    """
+    X_b = batch.astype(B.dtype)
+    R = np.asarray(X_b @ B) - X_b.toarray()
+    residual_sq, b_sq = float(np.vdot(R, R)), float(np.vdot(B, B))
+    g = grad_scale * np.asarray(X_b.T @ R) + weight_decay * B
+    np.fill_diagonal(g, 0)
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    B -= lr * m / (np.sqrt(v) + eps)
+    np.fill_diagonal(B, 0)
+    return residual_sq, b_sq
+
+
+class _JaxTrainer:
+    """The jitted step of ``kernels.sgd_jax`` on JAX's default device; one trace per run."""
+
+    def __init__(self, n, batch_size):
+        try:
+            import jax  # noqa: F401
+        except ImportError:
+            raise BackendUnavailableError("jax", "pip install 'jukebox_fast[jax]'") from None
+        self.n = n
+        self.batch_size = batch_size
+
+    def bytes_needed(self):
+        return 16 * self.n * self.n + 8 * self.batch_size * self.n
+
+    def prepare(self, X):
+        import jax.numpy as jnp
+
+        from ..kernels.sgd_jax import adam_step
+
+        lengths = np.sort(np.diff(X.indptr))[::-1]
+        capacity = int(lengths[: self.batch_size].sum())  # no batch has more plays
+        self.max_chunks = max(1, -(-capacity // _JAX_CHUNK))
+        self.fn = adam_step()
+        self.B = jnp.zeros((self.n, self.n), jnp.float32)
+        self.m = jnp.zeros_like(self.B)
+        self.v = jnp.zeros_like(self.B)
+
+    def step(self, batch, grad_scale, weight_decay, lr, beta1, beta2, eps):
+        rows, cols, vals, n_chunks = pad_batch(batch, self.max_chunks, _JAX_CHUNK)
+        self.B, self.m, self.v, residual_sq, b_sq = self.fn(
+            self.B, self.m, self.v, rows, cols, vals, n_chunks, grad_scale, weight_decay, lr, beta1, beta2, eps,
+            b_pad=self.batch_size,
+        )
+        return float(residual_sq), float(b_sq)
+
+    def result(self):
+        B = np.asarray(self.B)
+        del self.B, self.m, self.v
+        return B
+
+
+def pad_batch(batch, max_chunks, chunk):
+    """A CSR batch as padded COO arrays (max_chunks, chunk): rows, cols (int32), vals (float32), and chunks used."""
+    nnz = batch.nnz
+    rows = np.zeros(max_chunks * chunk, np.int32)
+    cols = np.zeros(max_chunks * chunk, np.int32)
+    vals = np.zeros(max_chunks * chunk, np.float32)
+    rows[:nnz] = np.repeat(np.arange(batch.shape[0], dtype=np.int32), np.diff(batch.indptr))
+    cols[:nnz] = batch.indices
+    vals[:nnz] = batch.data
+    shape = (max_chunks, chunk)
+    return rows.reshape(shape), cols.reshape(shape), vals.reshape(shape), np.int32(-(-nnz // chunk))
+
+
+class _CupyTrainer:
+    """The step of ``kernels.sgd_cupy`` on a CUDA GPU."""
+
+    def __init__(self, n, batch_size):
+        self.cp = _require_cupy()
+        self.n = n
+        self.batch_size = batch_size
+
+    def bytes_needed(self):
+        return 4 * self.n * self.n  # the result on the host; the rest lives on the GPU
+
+    def prepare(self, X):
+        cp = self.cp
+        self.B = cp.zeros((self.n, self.n), cp.float32)
+        self.m = cp.zeros_like(self.B)
+        self.v = cp.zeros_like(self.B)
+
+    def step(self, batch, grad_scale, weight_decay, lr, beta1, beta2, eps):
+        from ..kernels.sgd_cupy import adam_step
+
+        return adam_step(self.B, self.m, self.v, batch, grad_scale, weight_decay, lr, beta1, beta2, eps)
+
+    def result(self):
+        B = self.cp.asnumpy(self.B)
+        del self.B, self.m, self.v
+        return B
+
+
+def _require_cupy():
+    """The cupy module, once it is known to be installed and to see a GPU."""
+    hint = 'pip install "jukebox_fast[gpu]"'
+    try:
+        import cupy
+        import cupyx.scipy.sparse  # noqa: F401
+    except ImportError:
+        raise BackendUnavailableError("cupy", hint) from None
+    try:
+        n_devices = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError:
+        n_devices = 0
+    if n_devices == 0:
+        raise BackendUnavailableError("cupy", f"cupy is installed but finds no CUDA GPU ({hint} on a machine with one)")
+    return cupy
+
+
+_TRAINERS = {"numba": _NumbaTrainer, "jax": _JaxTrainer, "cupy": _CupyTrainer, "numpy": _NumpyTrainer}
