@@ -9,7 +9,6 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CHECKER, run_cli
 from jukebox_fast import BackendUnavailableError
 from jukebox_fast.models import EASE, MODELS, LinearAutoencoder
 from jukebox_fast.models.autoencoder import _TRAINERS, adam_step_numpy, pad_batch
@@ -240,12 +239,12 @@ def test_bad_settings_are_refused(kwargs):
 # --- the command line -------------------------------------------------------------------
 
 
-def test_cli_offers_sgd_and_prints_progress_unless_quiet():
+def test_cli_offers_sgd_and_prints_progress_unless_quiet(cli):
     assert MODELS["sgd"] is LinearAutoencoder
-    loud = run_cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64")
+    loud = cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64")
     assert loud.returncode == 0, loud.stderr
     assert b"sgd epoch 2/2 loss" in loud.stderr
-    quiet = run_cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64", "-q")
+    quiet = cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64", "-q")
     assert quiet.returncode == 0 and quiet.stderr == b""
     assert quiet.stdout == loud.stdout  # same seed, same answer
     assert len(quiet.stdout.splitlines()[0].split()) == 101
@@ -263,18 +262,18 @@ def test_cli_reports_a_missing_backend_in_one_line():
 
 @pytest.mark.shared
 @pytest.mark.slow
-def test_sgd_is_close_to_ease_on_a_real_split(shared_data, tmp_path):
+def test_sgd_is_close_to_ease_on_a_real_split(shared_data, checker, cli, tmp_path):
     split = shared_data / "split-seed0"
     scores = {}
     for model in ("ease", "sgd"):
         out = tmp_path / f"{model}.txt"
-        done = run_cli(
+        done = cli(
             "run", split / "listen_count.txt", split / "user_ids.txt", "--model", model,
             "--weighting", "log", "--regularization", "30", "-q", "-o", out,
         )
         assert done.returncode == 0, done.stderr
         check = subprocess.run(
-            [sys.executable, CHECKER, out, split / "test_data.txt", "--train", split / "listen_count.txt",
+            [sys.executable, checker, out, split / "test_data.txt", "--train", split / "listen_count.txt",
              "--users", split / "user_ids.txt"],
             capture_output=True, text=True,
         )
