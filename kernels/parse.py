@@ -1,4 +1,4 @@
-"""Bytes of a text file of blank-separated fields -> token positions, hashes and CSR rows.
+"""Bytes of a text file of blank-separated fields -> token positions, keys and CSR rows.
 
 The front end cuts the bytes into chunks at line boundaries and runs
 ``count_lines`` and then ``parse_chunk`` on every chunk, one chunk per
@@ -28,14 +28,41 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 _MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
 _SHIFT = np.uint64(33)
+_EXACT = np.uint64(1 << 63)
+_TEN = np.uint64(10)
+_NINETEEN = np.uint64(19)
 
 
 @njit(cache=True, nogil=True)
-def hash_token(buf, start, length):
-    """FNV-1a over the bytes, then a murmur finaliser to spread the low bits."""
+def token_key(buf, start, length):
+    """A uint64 key of the token ``buf[start : start + length]``.
+
+    A token of 1 to 17 ASCII digits gets an exact key, its value * 19 + its
+    length with the top bit set: equal keys mean equal tokens, no bytes to
+    compare ("042" and "42" differ by length). Any other token gets a hash
+    (FNV-1a, then a murmur finaliser) with the top bit clear, and equal keys
+    must be confirmed byte by byte.
+    """
+    if length <= 17:
+        value = np.uint64(0)
+        digits = True
+        for i in range(start, start + length):
+            b = buf[i]
+            if b < 48 or b > 57:
+                digits = False
+                break
+            value = value * _TEN + np.uint64(b - 48)
+        if digits:
+            return (value * _NINETEEN + np.uint64(length)) | _EXACT
     h = _FNV_OFFSET
     for i in range(start, start + length):
         h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
+    return _mix(h) & ~_EXACT
+
+
+@njit(cache=True, nogil=True)
+def _mix(h):
+    # murmur3's finaliser: every bit of h moves the low bits used as a slot
     h ^= h >> _SHIFT
     h *= _MIX_1
     h ^= h >> _SHIFT
@@ -45,10 +72,25 @@ def hash_token(buf, start, length):
 
 
 @njit(cache=True, nogil=True)
-def hash_tokens(buf, starts, lengths, out):
-    """``hash_token`` of every token ``buf[starts[t] : starts[t] + lengths[t]]``."""
+def _same_token(keys_a, a, data_a, start_a, length_a, key_b, data_b, start_b, length_b):
+    """Whether token a (key keys_a[a]) equals token b (key key_b), reading bytes only when the key is a hash."""
+    if keys_a[a] != key_b:
+        return False
+    if key_b & _EXACT:
+        return True
+    if length_a != length_b:
+        return False
+    for i in range(length_a):
+        if data_a[start_a + i] != data_b[start_b + i]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def token_keys(buf, starts, lengths, out):
+    """``token_key`` of every token ``buf[starts[t] : starts[t] + lengths[t]]``."""
     for t in range(starts.size):
-        out[t] = hash_token(buf, starts[t], lengths[t])
+        out[t] = token_key(buf, starts[t], lengths[t])
 
 
 @njit(cache=True, nogil=True)
@@ -90,7 +132,7 @@ def count_lines(buf, lo, hi, is_last):
 
 
 @njit(cache=True, nogil=True)
-def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, hashes, values, status):
+def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, status):
     """Parse the lines of ``buf[lo:hi]`` into records from ``row`` on.
 
     A line holds ``n_fields`` tokens separated by spaces or tabs (a
@@ -100,7 +142,7 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, hashes, values, sta
     skipped. ``status`` gets (records written, error code, index within
     the chunk of the line with the error); parsing stops at that line.
 
-    # Assumes: lo starts a line; starts, lengths, hashes are (n_tokens, >= row + lines) with n_tokens = n_fields - (values.size > 0).
+    # Assumes: lo starts a line; starts, lengths, keys are (n_tokens, >= row + lines) with n_tokens = n_fields - (values.size > 0).
     """
     n_tokens = starts.shape[0]
     has_value = n_fields > n_tokens
@@ -148,7 +190,7 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, hashes, values, sta
             if field < n_tokens:
                 starts[field, row] = token_start
                 lengths[field, row] = i - token_start
-                hashes[field, row] = hash_token(buf, token_start, i - token_start)
+                keys[field, row] = token_key(buf, token_start, i - token_start)
             elif has_value and field == n_tokens and (not digits_only or value == 0):
                 code = ERR_COUNT
                 break
@@ -169,7 +211,7 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, hashes, values, sta
 
 
 @njit(cache=True, nogil=True)
-def factorize_tokens(buf, starts, lengths, hashes, codes, first, table, t, n_unique):
+def factorize_tokens(buf, starts, lengths, keys, codes, first, table, t, n_unique):
     """Dense indices of tokens in order of first appearance, from token ``t`` on.
 
     ``codes[t]`` gets the index of token t; ``first[u]`` the position of
@@ -182,8 +224,8 @@ def factorize_tokens(buf, starts, lengths, hashes, codes, first, table, t, n_uni
     """
     mask = np.uint64(table.size - 1)
     while t < starts.size and 2 * n_unique < table.size and n_unique < first.size:
-        h = hashes[t]
-        slot = h & mask
+        h = keys[t]
+        slot = _mix(h) & mask
         while True:
             u = table[slot]
             if u < 0:
@@ -193,72 +235,73 @@ def factorize_tokens(buf, starts, lengths, hashes, codes, first, table, t, n_uni
                 n_unique += 1
                 break
             f = first[u]
-            if hashes[f] == h and lengths[f] == lengths[t]:
-                same = True
-                for i in range(lengths[t]):
-                    if buf[starts[f] + i] != buf[starts[t] + i]:
-                        same = False
-                        break
-                if same:
-                    codes[t] = u
-                    break
+            if _same_token(keys, f, buf, starts[f], lengths[f], h, buf, starts[t], lengths[t]):
+                codes[t] = u
+                break
             slot = (slot + np.uint64(1)) & mask
         t += 1
     return t, n_unique
 
 
 @njit(cache=True, nogil=True)
-def rehash_table(hashes, table):
-    """Insert index u at the probe of ``hashes[u]`` for every u: a grown table.
+def rehash_table(keys, table):
+    """Insert index u at the probe of ``keys[u]`` for every u: a grown table.
 
-    # Assumes: table is filled with -1, a power of two in size, more than twice hashes.size.
+    # Assumes: table is filled with -1, a power of two in size, more than twice keys.size.
     """
     mask = np.uint64(table.size - 1)
-    for u in range(hashes.size):
-        slot = hashes[u] & mask
+    for u in range(keys.size):
+        slot = _mix(keys[u]) & mask
         while table[slot] >= 0:
             slot = (slot + np.uint64(1)) & mask
         table[slot] = u
 
 
 @njit(cache=True, nogil=True)
-def lookup_tokens(table, data, offsets, hashes, buf, starts, lengths, query_hashes, out):
+def lookup_tokens(table, data, offsets, keys, buf, starts, lengths, query_keys, out):
     """Index of each query token in a factorized vocabulary, -1 when absent.
 
-    # Assumes: table, data, offsets and hashes describe the vocabulary as factorize_tokens built it.
+    # Assumes: table, data, offsets and keys describe the vocabulary as factorize_tokens built it.
     """
     mask = np.uint64(table.size - 1)
     for q in range(starts.size):
-        h = query_hashes[q]
-        slot = h & mask
+        h = query_keys[q]
+        slot = _mix(h) & mask
         out[q] = -1
         while table[slot] >= 0:
             u = table[slot]
-            length = offsets[u + 1] - offsets[u]
-            if hashes[u] == h and length == lengths[q]:
-                same = True
-                for i in range(length):
-                    if data[offsets[u] + i] != buf[starts[q] + i]:
-                        same = False
-                        break
-                if same:
-                    out[q] = u
-                    break
+            if _same_token(keys, u, data, offsets[u], offsets[u + 1] - offsets[u], h, buf, starts[q], lengths[q]):
+                out[q] = u
+                break
             slot = (slot + np.uint64(1)) & mask
 
 
 @njit(cache=True, nogil=True)
-def bucket_rows(rows, cols, values, indptr, indices, data):
-    """Counting sort of (row, col, value) triples by row into CSR arrays, file order within a row.
+def bucket_rows(rows, cols, values, n_cols, indptr, indices, data):
+    """(row, col, value) triples into CSR arrays, columns ascending within each row.
 
-    # Assumes: indptr is zeros of n_rows + 1; indices and data have rows.size entries.
+    Two stable counting sorts, by column and then by row (a radix sort on
+    the pair): linear in the triples, no per-row sorting.
+
+    # Assumes: indptr is zeros of n_rows + 1; indices and data have rows.size entries; cols < n_cols.
     """
+    n = rows.size
+    by_col = np.zeros(n_cols + 1, np.int64)
+    for c in cols:
+        by_col[c + 1] += 1
+    for c in range(n_cols):
+        by_col[c + 1] += by_col[c]
+    order = np.empty(n, np.int64)
+    for t in range(n):
+        c = cols[t]
+        order[by_col[c]] = t
+        by_col[c] += 1
     n_rows = indptr.size - 1
     for r in rows:
         indptr[r + 1] += 1
     for r in range(n_rows):
         indptr[r + 1] += indptr[r]
-    for t in range(rows.size):
+    for t in order:
         r = rows[t]
         p = indptr[r]
         indices[p] = cols[t]
@@ -271,25 +314,16 @@ def bucket_rows(rows, cols, values, indptr, indices, data):
 
 
 @njit(cache=True, nogil=True)
-def sort_rows(indptr, indices, data, lo, hi, kept):
-    """Sort rows lo..hi-1 by column and sum repeated columns into the first of them.
+def merge_repeats(indptr, indices, data, lo, hi, kept):
+    """Sum runs of a repeated column in rows lo..hi-1 into their first entry.
 
     ``kept[r]`` gets the number of distinct columns of row r; they are the
     first ``kept[r]`` entries of the row afterwards.
+
+    # Assumes: columns ascending within each row.
     """
     for r in range(lo, hi):
         a, b = indptr[r], indptr[r + 1]
-        # Shell sort (Ciura's gaps): short code, fast on the short rows of play logs.
-        for gap in (701, 301, 132, 57, 23, 10, 4, 1):
-            for p in range(a + gap, b):
-                key, val = indices[p], data[p]
-                q = p
-                while q - gap >= a and indices[q - gap] > key:
-                    indices[q] = indices[q - gap]
-                    data[q] = data[q - gap]
-                    q -= gap
-                indices[q] = key
-                data[q] = val
         w = a
         for p in range(a, b):
             if w > a and indices[w - 1] == indices[p]:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from jukebox_fast import IdMap, read_listens, read_user_ids
 from jukebox_fast.data import factorize
-from jukebox_fast.kernels.parse import hash_tokens
+from jukebox_fast.kernels.parse import token_keys
 from jukebox_fast.io import _build_csr
 
 tokens = st.text(alphabet="0123456789abcXYZ_é中", min_size=1, max_size=6)
@@ -65,7 +65,7 @@ def test_factorize_matches_dict(words):
     lengths = np.array([len(w) for w in encoded], np.int64)
     starts = np.cumsum(lengths) - lengths
     hashes = np.empty(len(words), np.uint64)
-    hash_tokens(data, starts, lengths, hashes)
+    token_keys(data, starts, lengths, hashes)
     codes, ids = factorize(data, starts, lengths, hashes)
     expected = {}
     for w in words:
@@ -73,6 +73,24 @@ def test_factorize_matches_dict(words):
     assert codes.tolist() == [expected[w] for w in words]
     assert ids.tolist() == list(expected)
     assert ids.lookup(list(expected) + ["never_seen"]).tolist() == list(range(len(expected))) + [-1]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789", min_size=1, max_size=20), max_size=200))
+def test_digit_ids_long_and_short_with_leading_zeros(words):
+    # 1 to 17 digits get exact keys, longer ones hashed keys: both must factorize like a dict.
+    data = np.frombuffer("".join(words).encode(), np.uint8)
+    lengths = np.array([len(w) for w in words], np.int64)
+    starts = np.cumsum(lengths) - lengths
+    keys = np.empty(len(words), np.uint64)
+    token_keys(data, starts, lengths, keys)
+    codes, ids = factorize(data, starts, lengths, keys)
+    expected = {}
+    for w in words:
+        expected.setdefault(w, len(expected))
+    assert codes.tolist() == [expected[w] for w in words]
+    absent = sorted({"0" + w for w in expected} - set(expected))
+    assert ids.lookup(list(expected) + absent).tolist() == list(range(len(expected))) + [-1] * len(absent)
 
 
 def test_factorize_survives_hash_collisions():
@@ -107,7 +125,7 @@ def test_build_csr_matches_scipy(n_rows, triples):
     rows = np.array([t[0] for t in triples], np.int32)
     cols = np.array([t[1] for t in triples], np.int32)
     vals = np.array([t[2] for t in triples], np.int64)
-    indptr, indices, data = _build_csr(rows, cols, vals, n_rows)
+    indptr, indices, data = _build_csr(rows, cols, vals, n_rows, 81)
     expected = sp.csr_array((vals, (rows, cols)), shape=(n_rows, 81))
     expected.sum_duplicates()
     np.testing.assert_array_equal(indptr, expected.indptr)

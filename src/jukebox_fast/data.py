@@ -30,7 +30,7 @@ class IdMap:
     @classmethod
     def from_tokens(cls, tokens):
         """An IdMap of distinct tokens (str), index i for ``tokens[i]``."""
-        from .kernels.parse import hash_tokens
+        from .kernels.parse import token_keys
 
         encoded = [str(t).encode("utf-8") for t in tokens]
         for t in encoded:
@@ -41,7 +41,7 @@ class IdMap:
         np.cumsum(lengths[:-1], out=starts[1:])
         data = np.frombuffer(b"".join(encoded), np.uint8)
         hashes = np.empty(len(encoded), np.uint64)
-        hash_tokens(data, starts, lengths, hashes)
+        token_keys(data, starts, lengths, hashes)
         codes, ids = factorize(data, starts, lengths, hashes)
         if len(ids) != len(encoded):
             repeated = np.flatnonzero(codes != np.arange(len(encoded)))[0]

@@ -131,17 +131,17 @@ def _raise_line_error(path, buf, chunk_start, first_line, status, n_fields, expe
     raise InputFormatError(path, line, f"{expected} in UTF-8 text", f"{found}: {shown}")
 
 
-def _build_csr(rows, cols, values, n_rows):
+def _build_csr(rows, cols, values, n_rows, n_cols):
     """CSR arrays (indptr, indices, data) of triples: columns sorted in each row, repeated pairs summed."""
-    from .kernels.parse import bucket_rows, sort_rows
+    from .kernels.parse import bucket_rows, merge_repeats
 
     indptr = np.zeros(n_rows + 1, np.int64)
     indices = np.empty(rows.size, np.int32)
     data = np.empty(rows.size, values.dtype)
-    bucket_rows(rows, cols, values, indptr, indices, data)
+    bucket_rows(rows, cols, values, n_cols, indptr, indices, data)
     kept = np.empty(n_rows, np.int64)
     parallel.run_tasks(
-        sort_rows, [(indptr, indices, data, lo, hi, kept) for lo, hi in parallel.split(n_rows, parallel.get_num_threads())]
+        merge_repeats, [(indptr, indices, data, lo, hi, kept) for lo, hi in parallel.split(n_rows, parallel.get_num_threads())]
     )
     if kept.sum() == indices.size:
         return indptr, indices, data
@@ -173,9 +173,11 @@ def read_listens(path):
     buf, starts, lengths, hashes, counts = _split_fields(path, 3, _LISTEN_FORMAT)
     if counts.size == 0:
         raise InputFormatError(path, None, f"lines of {_LISTEN_FORMAT}", "no plays (the file is empty)")
-    user_codes, users = factorize(buf, starts[0], lengths[0], hashes[0])
-    song_codes, songs = factorize(buf, starts[1], lengths[1], hashes[1])
-    indptr, indices, data = _build_csr(user_codes, song_codes, counts, len(users))
+    # Users and songs have separate vocabularies: factorize them side by side.
+    (user_codes, users), (song_codes, songs) = parallel.run_tasks(
+        factorize, [(buf, starts[field], lengths[field], hashes[field]) for field in (0, 1)]
+    )
+    indptr, indices, data = _build_csr(user_codes, song_codes, counts, len(users), len(songs))
     n_repeats = counts.size - indices.size
     if n_repeats and counts.sum(dtype=np.float64) >= 2.0**62:
         _check_summed_counts(path, user_codes, song_codes, counts, users, songs, indptr, indices, data)
@@ -192,7 +194,7 @@ def read_listens(path):
 
 def _check_summed_counts(path, user_codes, song_codes, counts, users, songs, indptr, indices, data):
     """Refuse repeated pairs whose int64 sum wrapped around (only huge counts get here)."""
-    _, _, totals = _build_csr(user_codes, song_codes, counts.astype(np.float64), len(users))
+    _, _, totals = _build_csr(user_codes, song_codes, counts.astype(np.float64), len(users), len(songs))
     # A wrapped sum is off by a multiple of 2**64; float64 rounding is far below 2**62.
     wrapped = np.flatnonzero(np.abs(totals - data.astype(np.float64)) > 2.0**62)
     if wrapped.size:

@@ -167,11 +167,11 @@ def load_model(path):
 
     def id_map(prefix):
         data, offsets = arrays[f"{prefix}.data"], arrays[f"{prefix}.offsets"]
-        from .kernels.parse import hash_tokens
+        from .kernels.parse import token_keys
 
         starts, lengths = offsets[:-1].copy(), np.diff(offsets)
         hashes = np.empty(lengths.size, np.uint64)
-        hash_tokens(data, starts, lengths, hashes)
+        token_keys(data, starts, lengths, hashes)
         _, ids = factorize(data, starts, lengths, hashes)
         return ids
 
