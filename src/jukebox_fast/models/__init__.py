@@ -2,10 +2,11 @@
 
 from .base import ItemItemRecommender
 from .ease import EASE, gram_matrix, solve_ease
+from .edlae import EDLAE
 
 # The models ``--model`` offers: name -> class. Each class has a one-line
 # ``summary`` and a ``from_options(args)`` that builds it from parsed CLI options.
-MODELS = {"ease": EASE}
+MODELS = {"ease": EASE, "edlae": EDLAE}
 
 
 def make_model(options):
@@ -13,4 +14,4 @@ def make_model(options):
     return MODELS[options.model].from_options(options)
 
 
-__all__ = ["EASE", "MODELS", "ItemItemRecommender", "gram_matrix", "make_model", "solve_ease"]
+__all__ = ["EASE", "EDLAE", "MODELS", "ItemItemRecommender", "gram_matrix", "make_model", "solve_ease"]
