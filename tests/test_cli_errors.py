@@ -189,13 +189,18 @@ def test_a_failed_run_leaves_an_existing_output_alone(files, capsys):
 # -- memory ----------------------------------------------------------------------------------
 
 
-def test_a_catalogue_too_large_for_memory_is_refused_before_the_matrix(files, capsys, monkeypatch):
+@pytest.mark.parametrize("model", ["ease", "edlae"])
+def test_a_catalogue_too_large_for_memory_is_refused_before_the_matrix(files, capsys, monkeypatch, model):
+    from jukebox_fast.models import edlae
+
     monkeypatch.setattr(runtime, "available_memory", lambda: 3 * 2**20)
-    monkeypatch.setattr(ease, "gram_matrix", None)  # the songs x songs matrix: must not be reached
+    # the songs x songs matrix: must not be reached
+    monkeypatch.setattr(ease, "gram_matrix", None)
+    monkeypatch.setattr(edlae, "gram_matrix", None)
     songs = 1000
     (files / "listen_count.txt").write_bytes(b"".join(b"u%d s%d 1\n" % (i % 50, i) for i in range(songs)))
-    message = refused(capsys, files / "listen_count.txt", files / "user_ids.txt", "-q", "-o", files / "recs.txt")
-    assert message.startswith("EASE on 1,000 songs (one 1,000 x 1,000 float32 matrix) needs about 3.9 MiB but only 3.0 MiB")
+    message = refused(capsys, files / "listen_count.txt", files / "user_ids.txt", "-q", "-o", files / "recs.txt", "--model", model)
+    assert message.startswith(f"{model.upper()} on 1,000 songs (one 1,000 x 1,000 float32 matrix) needs about 3.9 MiB but only 3.0 MiB")
     assert message.endswith("of memory is available; drop rarely played songs first, or use a machine with more memory")
     assert only(files)
 

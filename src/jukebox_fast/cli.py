@@ -18,7 +18,7 @@ PROG = "python -m jukebox_fast"
 
 RUN_EXAMPLES = f"""examples:
   {PROG} run listen_count.txt user_ids.txt > recs.txt
-  {PROG} run listen_count.txt user_ids.txt -k 50 -o recs.txt --regularization 200
+  {PROG} run listen_count.txt user_ids.txt -k 50 -o recs.txt --model ease --regularization 200
   {PROG} run --example          # a small synthetic log generated in code
 """
 
@@ -81,6 +81,26 @@ def _positive_float(text):
     return value
 
 
+def _unit_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _add_common(parser):
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on stderr but errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the time of each phase on stderr")
@@ -93,12 +113,25 @@ def _add_model_options(parser):
     from .models import MODELS
 
     parser.add_argument(
-        "--model", choices=sorted(MODELS), default="ease",
-        help="ease: closed form (default); " + "; ".join(f"{name}: {cls.summary}" for name, cls in sorted(MODELS.items()) if name != "ease"),
+        "--model", choices=sorted(MODELS), default="edlae",
+        help="; ".join(f"{name}: {cls.summary}" for name, cls in sorted(MODELS.items())) + " (default: edlae)",
     )
     parser.add_argument(
-        "--regularization", "--lambda", type=_positive_float, default=100.0, metavar="L",
-        help="L2 penalty lambda of EASE (default: 100)",
+        "--regularization", "--lambda", type=_positive_float, default=None, metavar="L",
+        help="L2 penalty lambda: for ease absolute (default 100), for edlae a multiple of the mean "
+        "diagonal of X^T X (default 6)",
+    )
+    parser.add_argument(
+        "--dropout", type=_unit_float, default=0.5, metavar="P",
+        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.5)",
+    )
+    parser.add_argument(
+        "--user-exponent", type=float, default=0.5, metavar="A",
+        help="edlae: a user with n songs weighs n**-A in X^T X (default: 0.5; 0 weighs users equally)",
+    )
+    parser.add_argument(
+        "--popularity-exponent", type=_nonnegative_float, default=0.2, metavar="B",
+        help="edlae: scores are divided by (1 + plays of the song)**B (default: 0.2)",
     )
     parser.add_argument(
         "--weighting", choices=WEIGHTINGS, default="binary",
@@ -128,7 +161,7 @@ def build_parser():
 
     run = commands.add_parser(
         "run", help="read plays, fit, and recommend unplayed songs for each listed user",
-        description="Read LISTEN_COUNT ('<user_id> <song_id> <count>' lines), fit EASE, and print one line "
+        description="Read LISTEN_COUNT ('<user_id> <song_id> <count>' lines), fit a model (EDLAE by default), and print one line "
         "per user of USER_IDS: the user id, then K songs the user has not played, best first.",
         epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -3,10 +3,11 @@
 from .autoencoder import LinearAutoencoder
 from .base import ItemItemRecommender
 from .ease import EASE, gram_matrix, solve_ease
+from .edlae import EDLAE
 
 # The models ``--model`` offers: name -> class. Each class has a one-line
 # ``summary`` and a ``from_options(args)`` that builds it from parsed CLI options.
-MODELS = {"ease": EASE, "sgd": LinearAutoencoder}
+MODELS = {"ease": EASE, "edlae": EDLAE, "sgd": LinearAutoencoder}
 
 
 def make_model(options):
@@ -14,4 +15,4 @@ def make_model(options):
     return MODELS[options.model].from_options(options)
 
 
-__all__ = ["EASE", "MODELS", "ItemItemRecommender", "LinearAutoencoder", "gram_matrix", "make_model", "solve_ease"]
+__all__ = ["EASE", "EDLAE", "MODELS", "ItemItemRecommender", "LinearAutoencoder", "gram_matrix", "make_model", "solve_ease"]

@@ -78,11 +78,8 @@ class LinearAutoencoder(ItemItemRecommender):
 
     @classmethod
     def from_options(cls, options):
-        return cls(
-            regularization=options.regularization, weighting=options.weighting, epochs=options.epochs,
-            batch_size=options.batch_size, learning_rate=options.learning_rate, seed=options.seed,
-            backend=options.backend, progress=not options.quiet,
-        )
+        names = "regularization", "weighting", "epochs", "batch_size", "learning_rate", "seed", "backend"
+        return cls(**cls.given_options(options, *names), progress=not options.quiet)
 
     def __repr__(self):
         return (

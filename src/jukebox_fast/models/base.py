@@ -30,6 +30,15 @@ class ItemItemRecommender:
             raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
         self.weighting = weighting
 
+    @staticmethod
+    def given_options(options, *names):
+        """The named command-line options the user set (not None), as keyword arguments.
+
+        Options left unset fall back to the model's own defaults, so each
+        model keeps its defaults in one place: its constructor.
+        """
+        return {name: getattr(options, name) for name in names if getattr(options, name, None) is not None}
+
     def fit(self, user_items):
         """Learn B from a (n_users, n_items) sparse matrix of play counts; returns self."""
         user_items = as_user_items(user_items)

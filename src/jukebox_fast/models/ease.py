@@ -24,15 +24,17 @@ def gram_matrix(X):
     return gram
 
 
-def solve_ease(gram, regularization):
+def solve_ease(gram, regularization, column_scale=None):
     """EASE weights from a gram matrix, in place: B = -P / diag(P) with P = (G + lambda I)^-1.
 
     Parameters
     ----------
     gram : ndarray, (n, n), float32, C-contiguous
         X^T X; overwritten with B.
-    regularization : float
-        lambda > 0.
+    regularization : float or ndarray, (n,)
+        lambda > 0, or one lambda per item (the diagonal added to G).
+    column_scale : ndarray, (n,), optional
+        Column j of B is multiplied by ``column_scale[j]`` > 0.
 
     Returns
     -------
@@ -45,7 +47,7 @@ def solve_ease(gram, regularization):
     from ..kernels.linalg import TILE, finish_ease_tiles
 
     n = gram.shape[0]
-    gram.reshape(-1)[:: n + 1] += np.float32(regularization)
+    gram.reshape(-1)[:: n + 1] += np.asarray(regularization, np.float32)
     # gram is symmetric, so its transpose is the same matrix in the Fortran
     # order LAPACK wants; the upper triangle there is the lower one here.
     # OpenBLAS rounds differently on different thread counts; solving on a
@@ -57,12 +59,14 @@ def solve_ease(gram, regularization):
             factor, info = lapack.spotri(factor, lower=0, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError(
-            f"X^T X + {regularization} I is not positive definite in float32 (LAPACK info {info}); "
+            f"X^T X + {np.min(regularization):g} I is not positive definite in float32 (LAPACK info {info}); "
             "raise the regularization"
         )
     if not np.shares_memory(factor, gram):
         gram[...] = factor.T
     diag = gram.diagonal().copy()
+    if column_scale is not None:  # the finish divides by diag, so scaling diag scales B's columns
+        diag /= np.asarray(column_scale, np.float32)
     # Tile row t holds t + 1 tiles; pairing t with the last - t evens out the shares.
     n_tiles = -(-n // TILE)
     pairs = [np.unique([t, n_tiles - 1 - t]) for t in range((n_tiles + 1) // 2)]
@@ -98,7 +102,7 @@ class EASE(ItemItemRecommender):
 
     @classmethod
     def from_options(cls, options):
-        return cls(regularization=options.regularization, weighting=options.weighting)
+        return cls(**cls.given_options(options, "regularization", "weighting"))
 
     def _learn(self, X):
         n = X.shape[1]

@@ -1,0 +1,58 @@
+"""How EDLAE's defaults were chosen: validation inside ONE training file, never its test data.
+
+    python bench/tune_defaults.py TRAIN_LISTEN_COUNT [--grid L,P,A,B ...]
+
+Splits the plays of TRAIN_LISTEN_COUNT 80/20 at random (the public splits'
+protocol), fits each setting on the 80%, and prints the NDCG@100 of the
+20% (users without plays in the 80% get the popular songs and count).
+L is the regularization (a multiple of the mean gram diagonal), P the
+dropout, A the user exponent, B the popularity exponent. The defaults came
+from ../shared/data/jukebox/split-seed0/listen_count.txt (the train file).
+"""
+
+import argparse
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from jukebox_fast import ndcg, read_listens
+from jukebox_fast.models import EASE, EDLAE
+
+GRID = ["2.25,0,0,0", "2.25,0.5,0,0", "2.25,0.5,0,0.1", "2.25,0.5,0.5,0", "6,0.5,0.5,0.2", "12,0.5,0.5,0.2"]
+
+
+def split_plays(user_items, ratio, seed):
+    """Two CSR matrices of the same shape: a random ``ratio`` of the plays, and the rest."""
+    rows = np.repeat(np.arange(user_items.shape[0]), np.diff(user_items.indptr))
+    keep = np.random.default_rng(seed).random(user_items.nnz) < ratio
+    parts = []
+    for mask in (keep, ~keep):
+        part = sp.csr_array((user_items.data[mask], (rows[mask], user_items.indices[mask])), shape=user_items.shape)
+        part.indptr = part.indptr.astype(np.int64)
+        parts.append(part)
+    return parts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("train")
+    parser.add_argument("--grid", nargs="+", default=GRID, metavar="L,P,A,B")
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args()
+    plays = read_listens(args.train).user_items
+    fit_part, held_out = split_plays(plays, 0.8, args.seed)
+    users = np.flatnonzero(np.diff(held_out.indptr) > 0)
+    candidates = [("ease lambda 80", EASE(regularization=80))]
+    for spec in args.grid:
+        reg, dropout, user_exponent, popularity_exponent = map(float, spec.split(","))
+        candidates.append((f"edlae {spec}", EDLAE(reg, dropout, user_exponent, popularity_exponent)))
+    for name, model in candidates:
+        start = time.perf_counter()
+        songs, _ = model.fit(fit_part).recommend(fit_part[users], k=100)
+        score = np.nanmean(ndcg(songs, held_out[users]))
+        print(f"{name}: validation ndcg@100 {score:.4f} ({time.perf_counter() - start:.1f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

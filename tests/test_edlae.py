@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from jukebox_fast.models import EASE, EDLAE, MODELS
+
+
+def random_plays(n_users, n_items, density, seed):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < density) * rng.integers(1, 20, (n_users, n_items))
+    dense[0] = 0  # a user without plays
+    return sp.csr_array(dense)
+
+
+def edlae_reference(plays, regularization, dropout, user_exponent, popularity_exponent):
+    """B in float64, straight from the formulas."""
+    X = (plays.toarray() > 0).astype(np.float64)
+    n_u = np.maximum(X.sum(1), 1)
+    G = X.T @ (X * n_u[:, None] ** -user_exponent)
+    g = np.diag(G)
+    penalty = regularization * g.mean() + dropout / (1 - dropout) * g
+    P = np.linalg.inv(G + np.diag(penalty))
+    B = -P / np.diag(P)[None, :] * (1 + X.sum(0))[None, :] ** -popularity_exponent
+    np.fill_diagonal(B, 0)
+    return B
+
+
+@pytest.mark.parametrize(
+    "n_users, n_items, options",
+    [
+        (300, 37, dict(regularization=6.0, dropout=0.5, user_exponent=0.5, popularity_exponent=0.2)),
+        (50, 81, dict(regularization=0.3, dropout=0.0, user_exponent=1.0, popularity_exponent=0.0)),
+        (120, 1, dict(regularization=2.0, dropout=0.9, user_exponent=-0.5, popularity_exponent=1.0)),
+    ],
+)
+def test_edlae_matches_float64_formula(n_users, n_items, options):
+    plays = random_plays(n_users, n_items, 0.15, seed=n_items)
+    B = EDLAE(**options).fit(plays).item_weights_
+    assert B.dtype == np.float32 and B.shape == (n_items, n_items)
+    expected = edlae_reference(plays, **options)
+    np.testing.assert_allclose(B, expected, rtol=2e-3, atol=2e-5 * np.abs(expected).max(initial=1))
+
+
+def test_edlae_without_its_extras_is_ease():
+    plays = random_plays(200, 45, 0.2, seed=3)
+    binary = (plays.toarray() > 0).astype(np.float64)
+    mean_diagonal = binary.sum() / binary.shape[1]
+    ease = EASE(regularization=7.0).fit(plays).item_weights_
+    edlae = EDLAE(regularization=7.0 / mean_diagonal, dropout=0, user_exponent=0, popularity_exponent=0).fit(plays)
+    np.testing.assert_allclose(edlae.item_weights_, ease, rtol=1e-4, atol=1e-6)
+
+
+def test_edlae_recommends_unplayed_songs():
+    plays = random_plays(100, 30, 0.3, seed=5)
+    songs, _ = EDLAE().fit(plays).recommend(plays, k=5)
+    for user in range(100):
+        assert not set(songs[user].tolist()) & set(plays[[user]].indices.tolist())
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(regularization=0), "regularization"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(popularity_exponent=-0.1), "popularity_exponent"),
+        (dict(user_exponent=float("nan")), "user_exponent"),
+    ],
+)
+def test_edlae_rejects_bad_options(options, message):
+    with pytest.raises(ValueError, match=message):
+        EDLAE(**options)
+
+
+def test_edlae_is_registered_and_the_default():
+    from jukebox_fast.cli import build_parser
+
+    assert MODELS["edlae"] is EDLAE
+    args = build_parser().parse_args(["run", "--example"])
+    assert args.model == "edlae"
+    model = MODELS[args.model].from_options(args)
+    assert (model.regularization, model.dropout, model.user_exponent, model.popularity_exponent) == (6.0, 0.5, 0.5, 0.2)
+    ease = MODELS["ease"].from_options(build_parser().parse_args(["run", "--example", "--model", "ease"]))
+    assert ease.regularization == 100.0
