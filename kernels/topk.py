@@ -2,10 +2,12 @@
 
 Each candidate is ranked by one uint64 key, (order-preserving bits of the
 float32 score) << 32 | (2^32 - 1 - index), so a higher score wins and equal
-scores go to the lower index in a single integer comparison. A row is
-scanned once against the k-th best score seen so far; most songs cost one
-float comparison, and the few better ones are kept in a small buffer that a
-quickselect trims back to k whenever it fills.
+scores go to the lower index in a single integer comparison. A bar guessed
+from an even sample of the row (about 2k entries beat it) makes the scan
+cheap and its branch predictable: most songs cost one float comparison, the
+few better ones go to a small buffer that a quickselect trims back to k
+whenever it fills. If fewer than k unplayed songs beat the guess, the row
+is scanned again without it.
 """
 
 import numpy as np
@@ -14,7 +16,7 @@ from numba import njit
 _LOW = np.uint64(0xFFFFFFFF)
 _SIGN = np.uint64(0x80000000)
 _SHIFT = np.uint64(32)
-_BLOCK = 64  # songs whose maximum is checked against the bar at once
+_SAMPLE = 512  # scores sampled to guess the bar before the scan
 
 
 @njit(cache=True, nogil=True)
@@ -43,15 +45,6 @@ def _sift_down(heap, size, pos):
 
 
 @njit(cache=True, nogil=True)
-def _count_above(scores, lo, hi, bar):
-    # A count of comparisons vectorises (a float max reduction does not, for NaN's sake).
-    n = 0
-    for j in range(lo, hi):
-        n += scores[j] > bar
-    return n
-
-
-@njit(cache=True, nogil=True)
 def _keep_largest(keys, n, k):
     """Quickselect: move the k largest of the distinct ``keys[:n]`` to ``keys[:k]``, in no order."""
     lo, hi = 0, n - 1
@@ -77,44 +70,66 @@ def _keep_largest(keys, n, k):
 
 
 @njit(cache=True, nogil=True)
-def select_topk_row(scores, seen, keys, out_indices, out_scores):
-    """Best ``k = out_indices.size`` entries of ``scores`` whose index is not in ``seen``.
+def _guess_bar(scores, bits, k, keys):
+    """A score that about 2k entries beat, from an even sample; -inf when the row is short.
 
-    Writes them best first (ties: lower index first); when fewer than k are
-    left, the tail gets index -1 and score -inf. Candidates better than the
-    current k-th best go to the scratch buffer ``keys``; when it is full, a
-    quickselect keeps the best k and raises the bar.
-
-    # Assumes: seen sorted ascending; scores has no NaN and fewer than 2^32 entries; keys.size > k.
+    Scanning against a high bar from the start makes the scan's one branch
+    predictable; if fewer than k unplayed entries beat it, the caller scans again.
     """
-    k = out_indices.size
-    bits = scores.view(np.uint32)
+    step = scores.size // _SAMPLE
+    if step < 8 or keys.size < _SAMPLE or 2 * k // step + 1 >= _SAMPLE:
+        return np.float32(-np.inf)
+    m = 2 * k // step + 1  # sampled entries expected to beat the bar
+    for s in range(_SAMPLE):
+        j = s * step
+        keys[s] = _rank_key(bits[j], j)
+    _keep_largest(keys[:_SAMPLE], _SAMPLE, m)
+    worst = keys[0]
+    for p in range(1, m):
+        worst = min(worst, keys[p])
+    return scores[np.int64(_LOW - (worst & _LOW))]
+
+
+@njit(cache=True, nogil=True)
+def _scan(scores, bits, seen, bar, k, keys):
+    """Keys of the unplayed entries above ``bar`` into ``keys``, trimmed to the best k whenever it fills; returns their number."""
     n = 0
-    next_seen = 0
-    bar = np.float32(-np.inf)
-    raised = False
-    for block in range(0, scores.size, _BLOCK):
-        end = min(block + _BLOCK, scores.size)
-        if raised and _count_above(scores, block, end, bar) == 0:
-            while next_seen < seen.size and seen[next_seen] < end:
-                next_seen += 1
-            continue
-        for j in range(block, end):
-            if next_seen < seen.size and seen[next_seen] == j:
-                next_seen += 1
-                continue
+    start = 0
+    # Walk the gaps between played songs, so the inner loop has one branch.
+    for q in range(seen.size + 1):
+        stop = seen[q] if q < seen.size else scores.size
+        for j in range(start, stop):
             # j is above every kept index, so a score equal to the bar loses too.
-            if raised and scores[j] <= bar:
+            if scores[j] <= bar:
                 continue
             keys[n] = _rank_key(bits[j], j)
             n += 1
             if n == keys.size:
                 _keep_largest(keys, n, k)
                 n = k
-                bar = np.float32(np.inf)
-                for p in range(k):
-                    bar = min(bar, scores[np.int64(_LOW - (keys[p] & _LOW))])
-                raised = True
+                worst = keys[0]
+                for p in range(1, k):
+                    worst = min(worst, keys[p])
+                bar = scores[np.int64(_LOW - (worst & _LOW))]
+        start = stop + 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def select_topk_row(scores, seen, keys, out_indices, out_scores):
+    """Best ``k = out_indices.size`` entries of ``scores`` whose index is not in ``seen``.
+
+    Writes them best first (ties: lower index first); when fewer than k are
+    left, the tail gets index -1 and score -inf. ``keys`` is scratch space.
+
+    # Assumes: seen sorted ascending, distinct, < scores.size; scores finite, fewer than 2^32; keys.size > k.
+    """
+    k = out_indices.size
+    bits = scores.view(np.uint32)
+    bar = _guess_bar(scores, bits, k, keys)
+    n = _scan(scores, bits, seen, bar, k, keys)
+    if n < k and bar > -np.inf:  # the guess was too high: fewer than k beat it
+        n = _scan(scores, bits, seen, np.float32(-np.inf), k, keys)
     if n > k:
         _keep_largest(keys, n, k)
         n = k
@@ -136,9 +151,9 @@ def select_topk_row(scores, seen, keys, out_indices, out_scores):
 def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_scores):
     """Row-wise ``select_topk_row``: the best unplayed songs of every row.
 
-    # Assumes: scores (n_rows, n_items) without NaN; seen_* is CSR with sorted rows; out_* are (n_rows, k).
+    # Assumes: scores (n_rows, n_items) finite; seen_* is CSR with sorted, distinct rows; out_* are (n_rows, k).
     """
-    keys = np.empty(4 * out_indices.shape[1] + 4, np.uint64)
+    keys = np.empty(max(4 * out_indices.shape[1] + 4, _SAMPLE), np.uint64)
     for r in range(scores.shape[0]):
         select_topk_row(
             scores[r], seen_indices[seen_indptr[r] : seen_indptr[r + 1]], keys, out_indices[r], out_scores[r]

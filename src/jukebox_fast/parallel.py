@@ -3,6 +3,8 @@
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 _state = {"threads": None, "pool": None}
 
 
@@ -27,10 +29,25 @@ def set_num_threads(n):
 
 
 def split(n, parts):
-    """``parts`` contiguous (lo, hi) ranges covering range(n), as equal as can be, none empty."""
+    """At most ``parts`` contiguous (lo, hi) ranges covering range(n), as equal as can be, none empty."""
+    if n == 0:
+        return []
     parts = max(1, min(parts, n))
     edges = [n * p // parts for p in range(parts + 1)]
     return list(zip(edges[:-1], edges[1:]))
+
+
+def split_by_work(indptr, parts):
+    """Contiguous (lo, hi) row ranges of a CSR matrix holding about equal numbers of entries (and rows).
+
+    A row's work is its entries plus one, so empty rows still count.
+    """
+    n = indptr.size - 1
+    parts = max(1, min(parts, n))
+    work = indptr[1:] + np.arange(1, n + 1)  # cumulative entries + rows up to each row's end
+    cuts = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts) if n else np.zeros(0, np.int64)
+    edges = [0, *(int(c) + 1 for c in cuts), n]
+    return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
 
 
 def run_tasks(function, tasks):

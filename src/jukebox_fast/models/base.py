@@ -87,7 +87,7 @@ class ItemItemRecommender:
         n_threads = parallel.get_num_threads()
         block_rows = max(8, _BLOCK_BYTES // (4 * self.n_items))
         ensure_memory(4 * n_threads * block_rows * self.n_items, "scoring", "use fewer threads")
-        shares = parallel.split(X.shape[0], n_threads)
+        shares = parallel.split_by_work(X_indptr, n_threads)
         parallel.run_tasks(
             self._recommend_rows,
             [(X_indptr, X_indices, X.data, lo, hi, block_rows, filter_seen, indices, scores) for lo, hi in shares],
