@@ -277,21 +277,21 @@ def lookup_tokens(table, data, offsets, keys, buf, starts, lengths, query_keys, 
 
 
 @njit(cache=True, nogil=True)
-def bucket_rows(rows, cols, values, n_cols, indptr, indices, data):
+def bucket_rows(rows, cols, values, by_col, order, indptr, indices, data):
     """(row, col, value) triples into CSR arrays, columns ascending within each row.
 
     Two stable counting sorts, by column and then by row (a radix sort on
-    the pair): linear in the triples, no per-row sorting.
+    the pair): linear in the triples, no per-row sorting. ``by_col`` and
+    ``order`` are scratch space.
 
-    # Assumes: indptr is zeros of n_rows + 1; indices and data have rows.size entries; cols < n_cols.
+    # Assumes: by_col (n_cols + 1) and indptr (n_rows + 1) zeros; order, indices, data have rows.size entries.
     """
     n = rows.size
-    by_col = np.zeros(n_cols + 1, np.int64)
+    n_cols = by_col.size - 1
     for c in cols:
         by_col[c + 1] += 1
     for c in range(n_cols):
         by_col[c + 1] += by_col[c]
-    order = np.empty(n, np.int64)
     for t in range(n):
         c = cols[t]
         order[by_col[c]] = t

@@ -30,12 +30,16 @@ _CHUNK_BYTES = 1 << 20  # below this a second thread costs more than it saves
 
 
 def _read_bytes(path):
-    """The file's bytes (a UTF-8 byte-order mark dropped), as a read-only uint8 array."""
+    """The file's bytes (a UTF-8 byte-order mark dropped) as a uint8 array, the raw bytearray, and the mark's length."""
     try:
         if os.path.isdir(path):
             raise JukeboxError(f"{path}: is a directory, expected a file")
         with open(path, "rb") as f:
-            raw = f.read()
+            # A writable buffer: the kernels then see one array type for
+            # file bytes and id arenas alike, and compile once.
+            raw = bytearray(os.fstat(f.fileno()).st_size)
+            del raw[f.readinto(raw) :]
+            raw += f.read()  # whatever a pipe or a growing file still had
     except FileNotFoundError:
         raise JukeboxError(f"{path}: no such file") from None
     except PermissionError:
@@ -138,7 +142,7 @@ def _build_csr(rows, cols, values, n_rows, n_cols):
     indptr = np.zeros(n_rows + 1, np.int64)
     indices = np.empty(rows.size, np.int32)
     data = np.empty(rows.size, values.dtype)
-    bucket_rows(rows, cols, values, n_cols, indptr, indices, data)
+    bucket_rows(rows, cols, values, np.zeros(n_cols + 1, np.int64), np.empty(rows.size, np.int64), indptr, indices, data)
     kept = np.empty(n_rows, np.int64)
     parallel.run_tasks(
         merge_repeats, [(indptr, indices, data, lo, hi, kept) for lo, hi in parallel.split(n_rows, parallel.get_num_threads())]
