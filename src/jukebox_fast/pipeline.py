@@ -7,6 +7,7 @@ import warnings
 from .data import select_rows
 from .errors import JukeboxWarning
 from .io import format_recommendations, read_listens, read_user_ids
+from .precompile import start_precompiling
 
 
 class PhaseTimer:
@@ -59,7 +60,9 @@ def run(listens_path, user_ids_path, model, k=100, log=print):
         f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
         f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
     )
+    compiling = start_precompiling()  # overlaps the fit's LAPACK solve on a first run
     with timer("fit"):
         model.fit(interactions.user_items)
+    compiling.join()
     text = recommend_for_file(interactions, model, user_ids, k, timer, log)
     return text, timer
