@@ -10,8 +10,8 @@ Markdown table: mean NDCG over the seeds, fit seconds (the fastest of the
 seeds: on a shared machine the slower ones measure the neighbours) and the
 ratio to plain EASE's, measured in the same run.
 
-Nothing here was tuned on these splits: the settings come from an inner
-80/20 split of split-seed0's train file (see the README).
+Nothing here was tuned on these splits: the settings come from inner
+80/20 splits of the train files (bench/tune_defaults.py; see the README).
 """
 
 import argparse
@@ -53,9 +53,16 @@ MODELS = {
     "ease + popularity^-.1 (edlae p 0, lambda 2.25 x mean diag)": lambda: EDLAE(
         regularization=2.25, dropout=0, user_exponent=0, popularity_exponent=0.1
     ),
-    "edlae p .5 (lambda 2.25 x mean diag)": lambda: EDLAE(regularization=2.25, user_exponent=0, popularity_exponent=0),
-    "edlae p .5 + user weights n^-.5 (lambda 2.25)": lambda: EDLAE(regularization=2.25, popularity_exponent=0),
-    "edlae p .5 + user weights + popularity^-.2 (run's default)": lambda: EDLAE(),
+    "edlae p .5 (lambda 2.25 x mean diag)": lambda: EDLAE(
+        regularization=2.25, dropout=0.5, penalty_exponent=1, user_exponent=0, popularity_exponent=0
+    ),
+    "edlae p .5 + user weights n^-.5 (lambda 2.25)": lambda: EDLAE(
+        regularization=2.25, dropout=0.5, penalty_exponent=1, popularity_exponent=0
+    ),
+    "edlae p .5 + user weights + popularity^-.2 (lambda 6)": lambda: EDLAE(
+        regularization=6, dropout=0.5, penalty_exponent=1
+    ),
+    "edlae p .8, penalty ~ G_jj^.75 + user weights + popularity^-.2 (lambda 4, run's default)": lambda: EDLAE(),
 }
 
 

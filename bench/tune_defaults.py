@@ -1,13 +1,15 @@
 """How EDLAE's defaults were chosen: validation inside ONE training file, never its test data.
 
-    python bench/tune_defaults.py TRAIN_LISTEN_COUNT [--grid L,P,A,B ...]
+    python bench/tune_defaults.py TRAIN_LISTEN_COUNT [--grid L,P,A,B[,E] ...]
 
 Splits the plays of TRAIN_LISTEN_COUNT 80/20 at random (the public splits'
 protocol), fits each setting on the 80%, and prints the NDCG@100 of the
 20% (users without plays in the 80% get the popular songs and count).
 L is the regularization (a multiple of the mean gram diagonal), P the
-dropout, A the user exponent, B the popularity exponent. The defaults came
-from ../shared/data/jukebox/split-seed0/listen_count.txt (the train file).
+dropout, A the user exponent, B the popularity exponent, E the penalty
+exponent (1 when left out). The defaults came from the train files
+../shared/data/jukebox/split-seed{0,1,2}/listen_count.txt: L, P, A, B
+first from seed0's, then E (with L and P) checked on all three.
 """
 
 import argparse
@@ -19,7 +21,18 @@ import scipy.sparse as sp
 from jukebox_fast import ndcg, read_listens
 from jukebox_fast.models import EASE, EDLAE
 
-GRID = ["2.25,0,0,0", "2.25,0.5,0,0", "2.25,0.5,0,0.1", "2.25,0.5,0.5,0", "6,0.5,0.5,0.2", "12,0.5,0.5,0.2"]
+GRID = [
+    "2.25,0,0,0",
+    "2.25,0.5,0,0",
+    "2.25,0.5,0,0.1",
+    "2.25,0.5,0.5,0",
+    "6,0.5,0.5,0.2",
+    "12,0.5,0.5,0.2",
+    "6,0.5,0.5,0.2,0.75",
+    "4,0.8,0.5,0.2,0.75",
+    "2,0.89,0.5,0.2,0.75",
+    "2,0.89,0.5,0.2,0.5",
+]
 
 
 def split_plays(user_items, ratio, seed):
@@ -37,7 +50,7 @@ def split_plays(user_items, ratio, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("train")
-    parser.add_argument("--grid", nargs="+", default=GRID, metavar="L,P,A,B")
+    parser.add_argument("--grid", nargs="+", default=GRID, metavar="L,P,A,B[,E]")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
     plays = read_listens(args.train).user_items
@@ -45,8 +58,9 @@ def main():
     users = np.flatnonzero(np.diff(held_out.indptr) > 0)
     candidates = [("ease lambda 80", EASE(regularization=80))]
     for spec in args.grid:
-        reg, dropout, user_exponent, popularity_exponent = map(float, spec.split(","))
-        candidates.append((f"edlae {spec}", EDLAE(reg, dropout, user_exponent, popularity_exponent)))
+        reg, dropout, user_exponent, popularity_exponent, *rest = map(float, spec.split(","))
+        model = EDLAE(reg, dropout, rest[0] if rest else 1.0, user_exponent, popularity_exponent)
+        candidates.append((f"edlae {spec}", model))
     for name, model in candidates:
         start = time.perf_counter()
         songs, _ = model.fit(fit_part).recommend(fit_part[users], k=100)

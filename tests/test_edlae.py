@@ -12,13 +12,13 @@ def random_plays(n_users, n_items, density, seed):
     return sp.csr_array(dense)
 
 
-def edlae_reference(plays, regularization, dropout, user_exponent, popularity_exponent):
+def edlae_reference(plays, regularization, dropout, user_exponent, popularity_exponent, penalty_exponent=1.0):
     """B in float64, straight from the formulas."""
     X = (plays.toarray() > 0).astype(np.float64)
     n_u = np.maximum(X.sum(1), 1)
     G = X.T @ (X * n_u[:, None] ** -user_exponent)
     g = np.diag(G)
-    penalty = regularization * g.mean() + dropout / (1 - dropout) * g
+    penalty = regularization * g.mean() + dropout / (1 - dropout) * g.mean() ** (1 - penalty_exponent) * g**penalty_exponent
     P = np.linalg.inv(G + np.diag(penalty))
     B = -P / np.diag(P)[None, :] * (1 + X.sum(0))[None, :] ** -popularity_exponent
     np.fill_diagonal(B, 0)
@@ -28,9 +28,11 @@ def edlae_reference(plays, regularization, dropout, user_exponent, popularity_ex
 @pytest.mark.parametrize(
     "n_users, n_items, options",
     [
-        (300, 37, dict(regularization=6.0, dropout=0.5, user_exponent=0.5, popularity_exponent=0.2)),
+        (300, 37, dict(regularization=4.0, dropout=0.8, penalty_exponent=0.75, user_exponent=0.5, popularity_exponent=0.2)),
+        (300, 37, dict(regularization=6.0, dropout=0.5, penalty_exponent=1.0, user_exponent=0.5, popularity_exponent=0.2)),
         (50, 81, dict(regularization=0.3, dropout=0.0, user_exponent=1.0, popularity_exponent=0.0)),
-        (120, 1, dict(regularization=2.0, dropout=0.9, user_exponent=-0.5, popularity_exponent=1.0)),
+        (120, 1, dict(regularization=2.0, dropout=0.9, penalty_exponent=0.0, user_exponent=-0.5, popularity_exponent=1.0)),
+        (90, 23, dict(regularization=0.5, dropout=0.6, penalty_exponent=1.5, user_exponent=0.0, popularity_exponent=0.5)),
     ],
 )
 def test_edlae_matches_float64_formula(n_users, n_items, options):
@@ -48,6 +50,10 @@ def test_edlae_without_its_extras_is_ease():
     ease = EASE(regularization=7.0).fit(plays).item_weights_
     edlae = EDLAE(regularization=7.0 / mean_diagonal, dropout=0, user_exponent=0, popularity_exponent=0).fit(plays)
     np.testing.assert_allclose(edlae.item_weights_, ease, rtol=1e-4, atol=1e-6)
+    # Exponent 0: the denoising term, p / (1 - p) m = 4, is the same for every song: it only adds to lambda.
+    dropout = 4.0 / (mean_diagonal + 4.0)
+    edlae = EDLAE(3.0 / mean_diagonal, dropout, penalty_exponent=0, user_exponent=0, popularity_exponent=0).fit(plays)
+    np.testing.assert_allclose(edlae.item_weights_, ease, rtol=1e-4, atol=1e-6)
 
 
 def test_edlae_recommends_unplayed_songs():
@@ -62,6 +68,8 @@ def test_edlae_recommends_unplayed_songs():
     [
         (dict(regularization=0), "regularization"),
         (dict(dropout=1.0), "dropout"),
+        (dict(penalty_exponent=-0.5), "penalty_exponent"),
+        (dict(penalty_exponent=float("inf")), "penalty_exponent"),
         (dict(popularity_exponent=-0.1), "popularity_exponent"),
         (dict(user_exponent=float("nan")), "user_exponent"),
     ],
@@ -78,6 +86,7 @@ def test_edlae_is_registered_and_the_default():
     args = build_parser().parse_args(["run", "--example"])
     assert args.model == "edlae"
     model = MODELS[args.model].from_options(args)
-    assert (model.regularization, model.dropout, model.user_exponent, model.popularity_exponent) == (6.0, 0.5, 0.5, 0.2)
+    defaults = (model.regularization, model.dropout, model.penalty_exponent, model.user_exponent, model.popularity_exponent)
+    assert defaults == (4.0, 0.8, 0.75, 0.5, 0.2)
     ease = MODELS["ease"].from_options(build_parser().parse_args(["run", "--example", "--model", "ease"]))
     assert ease.regularization == 100.0

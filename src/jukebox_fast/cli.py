@@ -102,18 +102,23 @@ def _add_model_options(parser):
     parser.add_argument(
         "--regularization", "--lambda", type=_positive_float, default=None, metavar="L",
         help="L2 penalty lambda: for ease absolute (default 100), for edlae a multiple of the mean "
-        "diagonal of X^T X (default 6)",
+        "diagonal of X^T X (default 4)",
     )
     parser.add_argument(
-        "--dropout", type=_unit_float, default=0.5, metavar="P",
-        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.5)",
+        "--dropout", type=_unit_float, default=None, metavar="P",
+        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.8)",
     )
     parser.add_argument(
-        "--user-exponent", type=float, default=0.5, metavar="A",
+        "--penalty-exponent", type=_nonnegative_float, default=None, metavar="E",
+        help="edlae: the denoising penalty of a song grows as (its weighted plays)**E (default: 0.75; 1 is EDLAE as "
+        "published)",
+    )
+    parser.add_argument(
+        "--user-exponent", type=float, default=None, metavar="A",
         help="edlae: a user with n songs weighs n**-A in X^T X (default: 0.5; 0 weighs users equally)",
     )
     parser.add_argument(
-        "--popularity-exponent", type=_nonnegative_float, default=0.2, metavar="B",
+        "--popularity-exponent", type=_nonnegative_float, default=None, metavar="B",
         help="edlae: scores are divided by (1 + plays of the song)**B (default: 0.2)",
     )
     parser.add_argument(
