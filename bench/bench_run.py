@@ -30,7 +30,9 @@ def reference_solution(listens_path, user_ids_path, k=100, lam=30.0):
     np.fill_diagonal(B, 0)
     index = {u: i for i, u in enumerate(user_ids)}
     lines = []
-    for u in open(user_ids_path).read().split():
+    with open(user_ids_path) as f:
+        requested = f.read().split()
+    for u in requested:
         row = X[[index[u]]]
         scores = row @ B
         scores[0, row.indices] = -np.inf
