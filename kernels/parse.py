@@ -160,6 +160,8 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, statu
                 continue
             token_start = i
             digits_only = True
+            counting = has_value and field == n_tokens
+            token_value = np.uint64(0)  # a token's digits, for its exact key (see token_key)
             while i < hi:
                 b = buf[i]
                 if b == _NEWLINE or b == 32 or b == 9 or b == 13:
@@ -175,23 +177,29 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, statu
                     digits_only = False
                     i += step
                     continue
-                if has_value and field == n_tokens and digits_only:
-                    if 48 <= b <= 57:
+                if 48 <= b <= 57:
+                    if counting and digits_only:
                         d = b - 48
                         if value > (_INT64_MAX - d) // 10:
                             code = ERR_COUNT
                             break
                         value = value * 10 + d
-                    else:
-                        digits_only = False
+                    elif digits_only:
+                        token_value = token_value * _TEN + np.uint64(b - 48)
+                else:
+                    digits_only = False
                 i += 1
             if code != ERR_NONE:
                 break
+            length = i - token_start
             if field < n_tokens:
                 starts[field, row] = token_start
-                lengths[field, row] = i - token_start
-                keys[field, row] = token_key(buf, token_start, i - token_start)
-            elif has_value and field == n_tokens and (not digits_only or value == 0):
+                lengths[field, row] = length
+                if digits_only and length <= 17:  # token_key's exact key, without reading the bytes again
+                    keys[field, row] = (token_value * _NINETEEN + np.uint64(length)) | _EXACT
+                else:
+                    keys[field, row] = token_key(buf, token_start, length)
+            elif counting and (not digits_only or value == 0):
                 code = ERR_COUNT
                 break
             field += 1
