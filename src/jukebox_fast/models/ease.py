@@ -7,6 +7,16 @@ from ..runtime import ensure_memory, solver_threads
 from .base import ItemItemRecommender
 
 
+def ensure_memory_for_solve(X, model):
+    """Refuse, before allocating it, a songs x songs float32 matrix the machine has no room for."""
+    n = X.shape[1]
+    ensure_memory(
+        4 * n * n + 80 * X.nnz,
+        f"{model} on {n:,} songs (one {n:,} x {n:,} float32 matrix)",
+        "drop rarely played songs first, or use a machine with more memory",
+    )
+
+
 def gram_matrix(X):
     """Dense float32 ``X^T X`` of a sparse float32 CSR X, without densifying X."""
     from ..kernels.linalg import accumulate_gram
@@ -105,12 +115,7 @@ class EASE(ItemItemRecommender):
         return cls(**cls.given_options(options, "regularization", "weighting"))
 
     def _learn(self, X):
-        n = X.shape[1]
-        ensure_memory(
-            4 * n * n + 64 * X.nnz,
-            f"EASE on {n:,} songs (one {n:,} x {n:,} float32 matrix)",
-            "drop rarely played songs first, or use a machine with more memory",
-        )
+        ensure_memory_for_solve(X, "EASE")
         return solve_ease(gram_matrix(X), self.regularization)
 
     def __repr__(self):

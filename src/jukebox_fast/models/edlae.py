@@ -20,9 +20,8 @@ matrix, so the same setting fits logs of any size.
 
 import numpy as np
 
-from ..runtime import ensure_memory
 from .base import ItemItemRecommender
-from .ease import gram_matrix, solve_ease
+from .ease import ensure_memory_for_solve, gram_matrix, solve_ease
 
 
 def weigh_users(X, exponent):
@@ -107,11 +106,7 @@ class EDLAE(ItemItemRecommender):
 
     def _learn(self, X):
         n = X.shape[1]
-        ensure_memory(
-            4 * n * n + 80 * X.nnz,
-            f"EDLAE on {n:,} songs (one {n:,} x {n:,} float32 matrix)",
-            "drop rarely played songs first, or use a machine with more memory",
-        )
+        ensure_memory_for_solve(X, "EDLAE")
         gram = gram_matrix(weigh_users(X, self.user_exponent) if self.user_exponent else X)
         penalty = edlae_penalty(gram.diagonal(), self.regularization, self.dropout, self.penalty_exponent)
         popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
