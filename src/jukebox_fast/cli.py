@@ -101,8 +101,8 @@ def _add_model_options(parser):
     )
     parser.add_argument(
         "--regularization", "--lambda", type=_positive_float, default=None, metavar="L",
-        help="L2 penalty lambda: for ease absolute (default 100), for edlae a multiple of the mean "
-        "diagonal of X^T X (default 4)",
+        help="L2 penalty lambda: for ease and sgd absolute (default 100), for edlae a multiple of the "
+        "mean diagonal of X^T X (default 4)",
     )
     parser.add_argument(
         "--dropout", type=_unit_float, default=None, metavar="P",
