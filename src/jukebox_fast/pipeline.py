@@ -51,6 +51,8 @@ def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
 def run(listens_path, user_ids_path, model, k=100, log=print):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer."""
     timer = PhaseTimer()
+    # On a first run, a second process compiles the kernels after the fit while this one reads and fits.
+    compiling = start_precompiling()
     with timer("read"):
         interactions = read_listens(listens_path)
         user_ids = read_user_ids(user_ids_path)
@@ -60,7 +62,6 @@ def run(listens_path, user_ids_path, model, k=100, log=print):
         f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
         f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
     )
-    compiling = start_precompiling()  # overlaps the fit's LAPACK solve on a first run
     with timer("fit"):
         model.fit(interactions.user_items)
     compiling.join()

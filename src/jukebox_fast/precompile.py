@@ -1,12 +1,17 @@
 """Compile (or load from the disk cache) the kernels of a later phase while an earlier one runs.
 
-A first run on a machine compiles every kernel. The EASE solve spends
-seconds in LAPACK with the GIL released; compiling the recommendation
-kernels on another thread meanwhile hides most of their compile time.
-Each kernel is called on empty arrays of exactly the types the real call
-passes, so the real call finds its compiled version ready.
+A first run on a machine compiles every kernel. When the kernels that run
+after the fit are not in Numba's disk cache yet, a second process compiles
+them into it from the start, on the core the reading and its own compiles
+leave idle; Numba compiles one function at a time per process, so a thread
+could only have used the GIL-free LAPACK solve. When they are cached, a
+thread loads them during the fit. Each kernel is called on empty arrays of
+exactly the types the real call passes, so the real call finds its compiled
+version ready.
 """
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -32,16 +37,50 @@ def kernels_after_fit():
     ]
 
 
-def start_precompiling():
-    """Start compiling the after-fit kernels on a daemon thread; returns the thread (join it when done)."""
+def compile_after_fit():
+    """Compile, or load from the cache, every kernel of ``kernels_after_fit``."""
+    for kernel, args in kernels_after_fit():
+        kernel(*args)
 
-    def compile_all():
+
+def _cached(kernel):
+    # Numba's internal index of the kernel's cache file: empty when absent or stale.
+    try:
+        return bool(kernel._cache._cache_file._load_index())
+    except Exception:  # another Numba version: assume not cached
+        return False
+
+
+class _Process:
+    def __init__(self, process):
+        self.process = process
+
+    def join(self):
+        self.process.wait()
+
+
+def start_precompiling():
+    """Start getting the after-fit kernels ready; returns a handle whose ``join()`` waits for it."""
+    from . import parallel
+
+    if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_after_fit()):
         try:
-            for kernel, args in kernels_after_fit():
-                kernel(*args)
+            code = "from jukebox_fast.precompile import compile_after_fit; compile_after_fit()"
+            return _Process(
+                subprocess.Popen(
+                    [sys.executable, "-c", code],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+            )
+        except OSError:
+            pass  # no second process: a thread still overlaps the solve
+
+    def load_all():
+        try:
+            compile_after_fit()
         except Exception:  # the real call will compile, and raise, on its own
             pass
 
-    thread = threading.Thread(target=compile_all, name="jukebox_fast-precompile", daemon=True)
+    thread = threading.Thread(target=load_all, name="jukebox_fast-precompile", daemon=True)
     thread.start()
     return thread
