@@ -2,10 +2,13 @@
 
 Each candidate is ranked by one uint64 key, (order-preserving bits of the
 float32 score) << 32 | (2^32 - 1 - index), so a higher score wins and equal
-scores go to the lower index in a single integer comparison. A row is
-scanned once, gap by gap between its played songs, against the k-th best
-score so far: most songs cost one float comparison; the few better ones go
-to a small buffer that a quickselect trims back to k whenever it fills.
+scores go to the lower index in a single integer comparison. A bar is
+guessed from an even sample of the row (about 2k songs beat it); the row is
+then scanned gap by gap between its played songs, so the inner loop has a
+single, well-predicted branch: most songs cost one float comparison. The
+few better ones go to a small buffer that a quickselect trims back to k
+whenever it fills. If fewer than k unplayed songs beat the guess, the row
+is scanned again from -inf.
 
 Few, flat functions: every extra compiled function costs the user compile
 time on a first run, and this kernel runs on every row of every request.
@@ -17,6 +20,7 @@ from numba import njit
 _LOW = np.uint64(0xFFFFFFFF)
 _SIGN = np.uint64(0x80000000)
 _SHIFT = np.uint64(32)
+_SAMPLE = 128  # scores sampled to guess the bar before a row's scan
 
 
 @njit(cache=True, nogil=True)
@@ -71,6 +75,28 @@ def _sift_down(heap, size, pos):
 
 
 @njit(cache=True, nogil=True)
+def _kth_score(row, keys, k):
+    # The score of the worst of keys[:k].
+    worst = keys[0]
+    for p in range(1, k):
+        worst = min(worst, keys[p])
+    return row[np.int64(_LOW - (worst & _LOW))]
+
+
+@njit(cache=True, nogil=True)
+def _guess_bar(row, bits, k, keys):
+    """A score that about 2k entries of the row beat, from an even sample; -inf for short rows."""
+    step = row.size // _SAMPLE
+    if step < 8 or 2 * k // step + 1 >= _SAMPLE:
+        return np.float32(-np.inf)
+    m = 2 * k // step + 1
+    for s in range(_SAMPLE):
+        keys[s] = _rank_key(bits[s * step], s * step)
+    _keep_largest(keys, np.int64(_SAMPLE), m)
+    return _kth_score(row, keys, m)
+
+
+@njit(cache=True, nogil=True)
 def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_scores):
     """The best k = out_indices.shape[1] songs of every row that the row has not played.
 
@@ -81,31 +107,32 @@ def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_score
     # Assumes: scores (n_rows, n_items) finite, n_items < 2^32; seen_* CSR with sorted, distinct rows; out_* (n_rows, k).
     """
     k = out_indices.shape[1]
-    keys = np.empty(4 * k + 4, np.uint64)
+    keys = np.empty(max(4 * k + 4, _SAMPLE), np.uint64)
     for r in range(scores.shape[0]):
         row = scores[r]
         bits = row.view(np.uint32)
         seen = seen_indices[seen_indptr[r] : seen_indptr[r + 1]]
-        bar = np.float32(-np.inf)
-        n = np.int64(0)  # not the literal 0, which would compile _keep_largest a second time
-        start = 0
-        # Walk the gaps between played songs, so the inner loop has one branch.
-        for q in range(seen.size + 1):
-            stop = seen[q] if q < seen.size else row.size
-            for j in range(start, stop):
-                # j is above every kept index, so a score equal to the bar loses too.
-                if row[j] <= bar:
-                    continue
-                keys[n] = _rank_key(bits[j], j)
-                n += 1
-                if n == keys.size:
-                    _keep_largest(keys, n, k)
-                    n = k
-                    worst = keys[0]
-                    for p in range(1, k):
-                        worst = min(worst, keys[p])
-                    bar = row[np.int64(_LOW - (worst & _LOW))]
-            start = stop + 1
+        bar = _guess_bar(row, bits, k, keys)
+        for attempt in range(2):
+            n = np.int64(0)  # not the literal 0, which would compile _keep_largest a second time
+            start = 0
+            # Walk the gaps between played songs, so the inner loop has no seen-check.
+            for q in range(seen.size + 1):
+                stop = seen[q] if q < seen.size else row.size
+                for j in range(start, stop):
+                    # j is above every kept index, so a score equal to the bar loses too.
+                    if row[j] <= bar:
+                        continue
+                    keys[n] = _rank_key(bits[j], j)
+                    n += 1
+                    if n == keys.size:
+                        _keep_largest(keys, n, k)
+                        n = k
+                        bar = _kth_score(row, keys, k)
+                start = stop + 1
+            if n >= k or bar == -np.inf:
+                break
+            bar = np.float32(-np.inf)  # the guess was too high: fewer than k unplayed songs beat it
         if n > k:
             _keep_largest(keys, n, k)
             n = k

@@ -69,3 +69,27 @@ def test_topk_matches_argpartition_on_continuous_scores():
     expected = np.take_along_axis(top, np.argsort(-np.take_along_axis(masked, top, 1), axis=1), 1)
     np.testing.assert_array_equal(out_i, expected)
     assert not (seen[np.repeat(np.arange(50), k), out_i.ravel()] != 0).any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1024, 5000), st.integers(1, 120), st.integers(1, 6), st.floats(0.0, 0.9), st.integers(0, 2**16))
+def test_long_rows_with_a_guessed_bar_and_its_fallback(n_items, k, levels, seen_share, seed):
+    # Rows of 1,024 songs and more take the sampled bar; hiding most of the best songs as
+    # played makes the guess too high, so the row must be scanned again.
+    rng = np.random.default_rng(seed)
+    scores = (rng.integers(-levels, levels + 1, (3, n_items)) / 2).astype(np.float32)
+    scores[1] = rng.standard_normal(n_items).astype(np.float32)
+    seen = []
+    for r in range(3):
+        best = np.argsort(-scores[r], kind="stable")[: int(seen_share * n_items)]
+        seen.append(np.sort(best[rng.random(best.size) < 0.9]))
+    indptr, indices = as_csr([s.tolist() for s in seen], n_items)
+    out_i = np.empty((3, k), np.int32)
+    out_s = np.empty((3, k), np.float32)
+    select_topk_unseen(scores, indptr, indices, out_i, out_s)
+    for r in range(3):
+        unseen = np.setdiff1d(np.arange(n_items), seen[r])
+        order = unseen[np.lexsort((unseen, -scores[r, unseen].astype(np.float64)))][:k]
+        expected = np.full(k, -1)
+        expected[: order.size] = order
+        np.testing.assert_array_equal(out_i[r], expected)
