@@ -1,8 +1,8 @@
 """jukebox_fast: play counts in, the songs each user will most likely play next out.
 
->>> from jukebox_fast import read_listens, EASE
+>>> from jukebox_fast import read_listens, EDLAE
 >>> plays = read_listens("listen_count.txt")            # doctest: +SKIP
->>> model = EASE(regularization=100).fit(plays.user_items)  # doctest: +SKIP
+>>> model = EDLAE().fit(plays.user_items)              # doctest: +SKIP
 >>> songs, scores = model.recommend(plays.user_items[:10], k=100)  # doctest: +SKIP
 
 Importing this package loads neither jax nor cupy and compiles nothing.
@@ -18,7 +18,7 @@ from .errors import (
 )
 from .evaluation import evaluate_files, ndcg, recall
 from .io import format_recommendations, read_listens, read_user_ids, write_output
-from .models import EASE, ItemItemRecommender
+from .models import EASE, EDLAE, ItemItemRecommender, LinearAutoencoder
 from .persist import load_model, save_model
 from .split import split_file
 
@@ -26,11 +26,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EASE",
+    "EDLAE",
     "BackendUnavailableError",
     "IdMap",
     "InputFormatError",
     "Interactions",
     "ItemItemRecommender",
+    "LinearAutoencoder",
     "JukeboxError",
     "JukeboxWarning",
     "MemoryBudgetError",
