@@ -62,7 +62,8 @@ MODELS = {
     "edlae p .5 + user weights + popularity^-.2 (lambda 6)": lambda: EDLAE(
         regularization=6, dropout=0.5, penalty_exponent=1
     ),
-    "edlae p .8, penalty ~ G_jj^.75 + user weights + popularity^-.2 (lambda 4, run's default)": lambda: EDLAE(),
+    "edlae p .8, penalty ~ G_jj^.75 + user weights + popularity^-.2 (lambda 4)": lambda: EDLAE(target_weight=0),
+    "edlae + targets 1 + .1 log(count) (run's default)": lambda: EDLAE(),
 }
 
 

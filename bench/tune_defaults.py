@@ -1,15 +1,19 @@
 """How EDLAE's defaults were chosen: validation inside ONE training file, never its test data.
 
-    python bench/tune_defaults.py TRAIN_LISTEN_COUNT [--grid L,P,A,B[,E] ...]
+    python bench/tune_defaults.py TRAIN_LISTEN_COUNT [--grid L,P,A,B[,E[,T]]] ...]
 
 Splits the plays of TRAIN_LISTEN_COUNT 80/20 at random (the public splits'
 protocol), fits each setting on the 80%, and prints the NDCG@100 of the
 20% (users without plays in the 80% get the popular songs and count).
 L is the regularization (a multiple of the mean gram diagonal), P the
 dropout, A the user exponent, B the popularity exponent, E the penalty
-exponent (1 when left out). The defaults came from the train files
+exponent (1 when left out), T the target weight (0 when left out). The
+defaults came from the train files
 ../shared/data/jukebox/split-seed{0,1,2}/listen_count.txt: L, P, A, B
-first from seed0's, then E (with L and P) checked on all three.
+first from seed0's, then E (with L and P) checked on all three, then T
+with the rest fixed (0.1, 0.3, 0.6, 1 on seed0's; 0.05, 0.1, 0.15 on
+seed1's and seed2's; 0.1 best or within 0.0001 everywhere), and with
+T on, B 0.15 / 0.25 and L 3 / 6 (T 0.15) re-checked: all lower on all three.
 """
 
 import argparse
@@ -32,6 +36,8 @@ GRID = [
     "4,0.8,0.5,0.2,0.75",
     "2,0.89,0.5,0.2,0.75",
     "2,0.89,0.5,0.2,0.5",
+    "4,0.8,0.5,0.2,0.75,0.1",
+    "4,0.8,0.5,0.2,0.75,0.3",
 ]
 
 
@@ -50,7 +56,7 @@ def split_plays(user_items, ratio, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("train")
-    parser.add_argument("--grid", nargs="+", default=GRID, metavar="L,P,A,B[,E]")
+    parser.add_argument("--grid", nargs="+", default=GRID, metavar="L,P,A,B[,E[,T]]")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
     plays = read_listens(args.train).user_items
@@ -59,7 +65,8 @@ def main():
     candidates = [("ease lambda 80", EASE(regularization=80))]
     for spec in args.grid:
         reg, dropout, user_exponent, popularity_exponent, *rest = map(float, spec.split(","))
-        model = EDLAE(reg, dropout, rest[0] if rest else 1.0, user_exponent, popularity_exponent)
+        penalty_exponent, target_weight = (rest + [1.0, 0.0][len(rest) :])[:2]
+        model = EDLAE(reg, dropout, penalty_exponent, user_exponent, popularity_exponent, target_weight)
         candidates.append((f"edlae {spec}", model))
     for name, model in candidates:
         start = time.perf_counter()

@@ -12,15 +12,21 @@ def random_plays(n_users, n_items, density, seed):
     return sp.csr_array(dense)
 
 
-def edlae_reference(plays, regularization, dropout, user_exponent, popularity_exponent, penalty_exponent=1.0):
-    """B in float64, straight from the formulas."""
-    X = (plays.toarray() > 0).astype(np.float64)
-    n_u = np.maximum(X.sum(1), 1)
-    G = X.T @ (X * n_u[:, None] ** -user_exponent)
+def edlae_reference(
+    plays, regularization, dropout, user_exponent, popularity_exponent, penalty_exponent=1.0, target_weight=0.1
+):
+    """B in float64, straight from the formulas: min ||Y - X B||_W^2 + B^T Lambda B with diag B = 0, Y = X + a log C."""
+    counts = plays.toarray().astype(np.float64)
+    X = (counts > 0).astype(np.float64)
+    Y = X + target_weight * np.log(np.maximum(counts, 1))
+    W = np.maximum(X.sum(1), 1)[:, None] ** -user_exponent
+    G = X.T @ (W * X)
     g = np.diag(G)
     penalty = regularization * g.mean() + dropout / (1 - dropout) * g.mean() ** (1 - penalty_exponent) * g**penalty_exponent
     P = np.linalg.inv(G + np.diag(penalty))
-    B = -P / np.diag(P)[None, :] * (1 + X.sum(0))[None, :] ** -popularity_exponent
+    unconstrained = P @ (X.T @ (W * Y))
+    B = unconstrained - P * (np.diag(unconstrained) / np.diag(P))[None, :]  # the Lagrangian of diag B = 0
+    B *= (1 + X.sum(0))[None, :] ** -popularity_exponent
     np.fill_diagonal(B, 0)
     return B
 
@@ -33,10 +39,14 @@ def edlae_reference(plays, regularization, dropout, user_exponent, popularity_ex
         (50, 81, dict(regularization=0.3, dropout=0.0, user_exponent=1.0, popularity_exponent=0.0)),
         (120, 1, dict(regularization=2.0, dropout=0.9, penalty_exponent=0.0, user_exponent=-0.5, popularity_exponent=1.0)),
         (90, 23, dict(regularization=0.5, dropout=0.6, penalty_exponent=1.5, user_exponent=0.0, popularity_exponent=0.5)),
+        (300, 37, dict(regularization=4.0, dropout=0.8, penalty_exponent=0.75, user_exponent=0.5, target_weight=0.0)),
+        (300, 600, dict(regularization=2.0, dropout=0.5, penalty_exponent=0.75, user_exponent=0.5, target_weight=1.0)),
+        (70, 300, dict(regularization=1.0, dropout=0.3, penalty_exponent=1.0, user_exponent=0.0, popularity_exponent=0.0, target_weight=0.5)),
     ],
 )
 def test_edlae_matches_float64_formula(n_users, n_items, options):
     plays = random_plays(n_users, n_items, 0.15, seed=n_items)
+    options = {"popularity_exponent": 0.2, **options}
     B = EDLAE(**options).fit(plays).item_weights_
     assert B.dtype == np.float32 and B.shape == (n_items, n_items)
     expected = edlae_reference(plays, **options)
@@ -48,11 +58,13 @@ def test_edlae_without_its_extras_is_ease():
     binary = (plays.toarray() > 0).astype(np.float64)
     mean_diagonal = binary.sum() / binary.shape[1]
     ease = EASE(regularization=7.0).fit(plays).item_weights_
-    edlae = EDLAE(regularization=7.0 / mean_diagonal, dropout=0, user_exponent=0, popularity_exponent=0).fit(plays)
+    edlae = EDLAE(regularization=7.0 / mean_diagonal, dropout=0, user_exponent=0, popularity_exponent=0, target_weight=0)
+    edlae = edlae.fit(plays)
     np.testing.assert_allclose(edlae.item_weights_, ease, rtol=1e-4, atol=1e-6)
     # Exponent 0: the denoising term, p / (1 - p) m = 4, is the same for every song: it only adds to lambda.
     dropout = 4.0 / (mean_diagonal + 4.0)
-    edlae = EDLAE(3.0 / mean_diagonal, dropout, penalty_exponent=0, user_exponent=0, popularity_exponent=0).fit(plays)
+    edlae = EDLAE(3.0 / mean_diagonal, dropout, penalty_exponent=0, user_exponent=0, popularity_exponent=0, target_weight=0)
+    edlae = edlae.fit(plays)
     np.testing.assert_allclose(edlae.item_weights_, ease, rtol=1e-4, atol=1e-6)
 
 
@@ -72,6 +84,8 @@ def test_edlae_recommends_unplayed_songs():
         (dict(penalty_exponent=float("inf")), "penalty_exponent"),
         (dict(popularity_exponent=-0.1), "popularity_exponent"),
         (dict(user_exponent=float("nan")), "user_exponent"),
+        (dict(target_weight=-0.1), "target_weight"),
+        (dict(target_weight=float("nan")), "target_weight"),
     ],
 )
 def test_edlae_rejects_bad_options(options, message):

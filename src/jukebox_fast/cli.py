@@ -122,6 +122,11 @@ def _add_model_options(parser):
         help="edlae: scores are divided by (1 + plays of the song)**B (default: 0.2)",
     )
     parser.add_argument(
+        "--target-weight", type=_nonnegative_float, default=None, metavar="T",
+        help="edlae: learn to reproduce plays + T * log(count), so often played songs are stronger targets "
+        "(default: 0.1; 0 saves a sparse x dense product and one n x n matrix)",
+    )
+    parser.add_argument(
         "--weighting", choices=WEIGHTINGS, default="binary",
         help="a play count becomes 1 (binary, default), 1 + log(1 + count) (log), or the count",
     )

@@ -7,13 +7,14 @@ from ..runtime import ensure_memory, solver_threads
 from .base import ItemItemRecommender
 
 
-def ensure_memory_for_solve(X, model):
-    """Refuse, before allocating it, a songs x songs float32 matrix the machine has no room for."""
+def ensure_memory_for_solve(X, model, matrices=1, advice="drop rarely played songs first, or use a machine with more memory"):
+    """Refuse, before allocating them, the songs x songs float32 matrices the machine has no room for."""
     n = X.shape[1]
+    count = "one" if matrices == 1 else {2: "two", 3: "three"}.get(matrices, str(matrices))
     ensure_memory(
-        4 * n * n + 80 * X.nnz,
-        f"{model} on {n:,} songs (one {n:,} x {n:,} float32 matrix)",
-        "drop rarely played songs first, or use a machine with more memory",
+        4 * n * n * matrices + 80 * X.nnz,
+        f"{model} on {n:,} songs ({count} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'})",
+        advice,
     )
 
 
@@ -34,27 +35,13 @@ def gram_matrix(X):
     return gram
 
 
-def solve_ease(gram, regularization, column_scale=None):
-    """EASE weights from a gram matrix, in place: B = -P / diag(P) with P = (G + lambda I)^-1.
+def invert_gram(gram, regularization):
+    """Cholesky inverse of G + diagMat(regularization) in float32, in place: P ends up in ``gram``'s lower triangle.
 
-    Parameters
-    ----------
-    gram : ndarray, (n, n), float32, C-contiguous
-        X^T X; overwritten with B.
-    regularization : float or ndarray, (n,)
-        lambda > 0, or one lambda per item (the diagonal added to G).
-    column_scale : ndarray, (n,), optional
-        Column j of B is multiplied by ``column_scale[j]`` > 0.
-
-    Returns
-    -------
-    ndarray
-        ``gram``, now holding B with a zero diagonal.
+    The strict upper triangle is left as it was (a part of G).
     """
     from scipy.linalg import lapack
     from threadpoolctl import threadpool_limits
-
-    from ..kernels.linalg import TILE, finish_ease_tiles
 
     n = gram.shape[0]
     gram.reshape(-1)[:: n + 1] += np.asarray(regularization, np.float32)
@@ -74,6 +61,30 @@ def solve_ease(gram, regularization, column_scale=None):
         )
     if not np.shares_memory(factor, gram):
         gram[...] = factor.T
+    return gram
+
+
+def solve_ease(gram, regularization, column_scale=None):
+    """EASE weights from a gram matrix, in place: B = -P / diag(P) with P = (G + lambda I)^-1.
+
+    Parameters
+    ----------
+    gram : ndarray, (n, n), float32, C-contiguous
+        X^T X; overwritten with B.
+    regularization : float or ndarray, (n,)
+        lambda > 0, or one lambda per item (the diagonal added to G).
+    column_scale : ndarray, (n,), optional
+        Column j of B is multiplied by ``column_scale[j]`` > 0.
+
+    Returns
+    -------
+    ndarray
+        ``gram``, now holding B with a zero diagonal.
+    """
+    from ..kernels.linalg import TILE, finish_ease_tiles
+
+    n = gram.shape[0]
+    invert_gram(gram, regularization)
     diag = gram.diagonal().copy()
     if column_scale is not None:  # the finish divides by diag, so scaling diag scales B's columns
         diag /= np.asarray(column_scale, np.float32)
