@@ -193,8 +193,8 @@ def test_a_failed_run_leaves_an_existing_output_alone(files, capsys):
     "model, options, matrices",
     [
         ("ease", [], "one 1,000 x 1,000 float32 matrix) needs about 3.9 MiB"),
-        ("edlae", ["--target-weight", "0"], "one 1,000 x 1,000 float32 matrix) needs about 3.9 MiB"),
-        ("edlae", [], "two 1,000 x 1,000 float32 matrices) needs about 7.7 MiB"),
+        ("edlae", [], "one 1,000 x 1,000 float32 matrix) needs about 3.9 MiB"),
+        ("edlae", ["--target-weight", "0.1"], "two 1,000 x 1,000 float32 matrices) needs about 7.7 MiB"),
     ],
 )
 def test_a_catalogue_too_large_for_memory_is_refused_before_the_matrix(files, capsys, monkeypatch, model, options, matrices):

@@ -13,7 +13,7 @@ def random_plays(n_users, n_items, density, seed):
 
 
 def edlae_reference(
-    plays, regularization, dropout, user_exponent, popularity_exponent, penalty_exponent=1.0, target_weight=0.1
+    plays, regularization, dropout, user_exponent, popularity_exponent, penalty_exponent=1.0, target_weight=0.0
 ):
     """B in float64, straight from the formulas: min ||Y - X B||_W^2 + B^T Lambda B with diag B = 0, Y = X + a log C."""
     counts = plays.toarray().astype(np.float64)
@@ -100,7 +100,10 @@ def test_edlae_is_registered_and_the_default():
     args = build_parser().parse_args(["run", "--example"])
     assert args.model == "edlae"
     model = MODELS[args.model].from_options(args)
-    defaults = (model.regularization, model.dropout, model.penalty_exponent, model.user_exponent, model.popularity_exponent)
-    assert defaults == (4.0, 0.8, 0.75, 0.5, 0.2)
+    defaults = (
+        model.regularization, model.dropout, model.penalty_exponent, model.user_exponent, model.popularity_exponent,
+        model.target_weight,
+    )
+    assert defaults == (4.0, 0.8, 0.75, 0.5, 0.2, 0.0)
     ease = MODELS["ease"].from_options(build_parser().parse_args(["run", "--example", "--model", "ease"]))
     assert ease.regularization == 100.0

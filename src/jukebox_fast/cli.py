@@ -124,7 +124,7 @@ def _add_model_options(parser):
     parser.add_argument(
         "--target-weight", type=_nonnegative_float, default=None, metavar="T",
         help="edlae: learn to reproduce plays + T * log(count), so often played songs are stronger targets "
-        "(default: 0.1; 0 saves a sparse x dense product and one n x n matrix)",
+        "(default: 0; 0.1 gains about +0.0006 NDCG@100 for a sparse x dense product and a second n x n matrix)",
     )
     parser.add_argument(
         "--weighting", choices=WEIGHTINGS, default="binary",

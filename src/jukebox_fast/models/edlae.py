@@ -173,7 +173,7 @@ class EDLAE(ItemItemRecommender):
         penalty_exponent=0.75,
         user_exponent=0.5,
         popularity_exponent=0.2,
-        target_weight=0.1,
+        target_weight=0.0,
         weighting="binary",
     ):
         super().__init__(weighting)
