@@ -15,6 +15,8 @@ kernels take a range of rows: one thread's share.
 import numpy as np
 from numba import njit
 
+from .linalg import multiply_sparse_dense
+
 
 @njit(cache=True, nogil=True)
 def multiply_residual(indptr, indices, data, B, out, row_loss, lo, hi):
@@ -23,14 +25,10 @@ def multiply_residual(indptr, indices, data, B, out, row_loss, lo, hi):
     # Assumes: X_b CSR (indptr, indices, data) with sorted indices; B (n, n), out (b, n) C-contiguous float32.
     """
     n = B.shape[1]
+    a, b = indptr[lo], indptr[hi]
+    multiply_sparse_dense(indptr[lo : hi + 1] - a, indices[a:b], data[a:b], B, out[lo:hi])
     for r in range(lo, hi):
         row = out[r]
-        row[:] = 0
-        for p in range(indptr[r], indptr[r + 1]):
-            w = data[p]
-            src = B[indices[p]]
-            for j in range(n):
-                row[j] += w * src[j]
         for p in range(indptr[r], indptr[r + 1]):
             row[indices[p]] -= data[p]
         total = 0.0

@@ -57,19 +57,24 @@ def test_leading_zeros_and_letters_are_distinct_ids(tmp_path):
     assert plays.user_items.toarray().tolist() == [[1, 0], [1, 2], [3, 0]]
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(tokens, max_size=300))
-def test_factorize_matches_dict(words):
+def factorize_words(words):
+    """factorize() over the words laid out back to back, and the dict it should agree with."""
     encoded = [w.encode() for w in words]
     data = np.frombuffer(b"".join(encoded), np.uint8)
     lengths = np.array([len(w) for w in encoded], np.int64)
     starts = np.cumsum(lengths) - lengths
-    hashes = np.empty(len(words), np.uint64)
-    token_keys(data, starts, lengths, hashes)
-    codes, ids = factorize(data, starts, lengths, hashes)
+    keys = np.empty(len(words), np.uint64)
+    token_keys(data, starts, lengths, keys)
     expected = {}
     for w in words:
         expected.setdefault(w, len(expected))
+    return (*factorize(data, starts, lengths, keys), expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(tokens, max_size=300))
+def test_factorize_matches_dict(words):
+    codes, ids, expected = factorize_words(words)
     assert codes.tolist() == [expected[w] for w in words]
     assert ids.tolist() == list(expected)
     assert ids.lookup(list(expected) + ["never_seen"]).tolist() == list(range(len(expected))) + [-1]
@@ -79,15 +84,7 @@ def test_factorize_matches_dict(words):
 @given(st.lists(st.text(alphabet="0123456789", min_size=1, max_size=20), max_size=200))
 def test_digit_ids_long_and_short_with_leading_zeros(words):
     # 1 to 17 digits get exact keys, longer ones hashed keys: both must factorize like a dict.
-    data = np.frombuffer("".join(words).encode(), np.uint8)
-    lengths = np.array([len(w) for w in words], np.int64)
-    starts = np.cumsum(lengths) - lengths
-    keys = np.empty(len(words), np.uint64)
-    token_keys(data, starts, lengths, keys)
-    codes, ids = factorize(data, starts, lengths, keys)
-    expected = {}
-    for w in words:
-        expected.setdefault(w, len(expected))
+    codes, ids, expected = factorize_words(words)
     assert codes.tolist() == [expected[w] for w in words]
     absent = sorted({"0" + w for w in expected} - set(expected))
     assert ids.lookup(list(expected) + absent).tolist() == list(range(len(expected))) + [-1] * len(absent)
