@@ -2,13 +2,17 @@
 
 Each candidate is ranked by one uint64 key, (order-preserving bits of the
 float32 score) << 32 | (2^32 - 1 - index), so a higher score wins and equal
-scores go to the lower index in a single integer comparison. A bar is
-guessed from an even sample of the row (about 2k songs beat it); the row is
-then scanned gap by gap between its played songs, so the inner loop has a
-single, well-predicted branch: most songs cost one float comparison. The
-few better ones go to a small buffer that a quickselect trims back to k
-whenever it fills. If fewer than k unplayed songs beat the guess, the row
-is scanned again from -inf.
+scores go to the lower index in a single integer comparison.
+
+A row costs three short passes. A bar is guessed from an even sample of
+the row (about 2k songs reach it). One branch-free, vectorised pass marks
+the songs that reach the bar in a byte mask, and the row's played songs
+are unmarked. The marked songs are then read 64 at a time: eight mask
+words fold into one 64-bit word whose set bits are visited directly, so
+the loop costs one step per candidate, not per song, and mispredicts
+little. A quickselect keeps the k best candidates, which are then sorted.
+If fewer than k unplayed songs reach the guessed bar, a lower one is
+taken from the same sample, and finally -inf.
 
 Few, flat functions: every extra compiled function costs the user compile
 time on a first run, and this kernel runs on every row of every request.
@@ -20,7 +24,18 @@ from numba import njit
 _LOW = np.uint64(0xFFFFFFFF)
 _SIGN = np.uint64(0x80000000)
 _SHIFT = np.uint64(32)
-_SAMPLE = 128  # scores sampled to guess the bar before a row's scan
+_SAMPLE = 256  # scores sampled to guess the bar before a row's scan
+
+# Eight mask bytes of 0 or 1, times this, give their 8 bits in the top byte (byte i -> bit 56 + i).
+_GATHER = np.uint64(0x0102040810204080)
+# The lowest set bit of a word, times this, indexes _BIT_POSITION by its top 6 bits (a de Bruijn sequence).
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_BIT_POSITION = np.array(
+    [0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18,
+     12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9,
+     13, 8, 7, 6],
+    np.int64,
+)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -58,45 +73,6 @@ def _keep_largest(keys, n, k):
 
 
 @njit(cache=True, nogil=True)
-def _sift_down(heap, size, pos):
-    # Min-heap: the parent's key is below its children's.
-    key = heap[pos]
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and heap[child + 1] < heap[child]:
-            child += 1
-        if heap[child] >= key:
-            break
-        heap[pos] = heap[child]
-        pos = child
-    heap[pos] = key
-
-
-@njit(cache=True, nogil=True)
-def _kth_score(row, keys, k):
-    # The score of the worst of keys[:k].
-    worst = keys[0]
-    for p in range(1, k):
-        worst = min(worst, keys[p])
-    return row[np.int64(_LOW - (worst & _LOW))]
-
-
-@njit(cache=True, nogil=True)
-def _guess_bar(row, bits, k, keys):
-    """A score that about 2k entries of the row beat, from an even sample; -inf for short rows."""
-    step = row.size // _SAMPLE
-    if step < 8 or 2 * k // step + 1 >= _SAMPLE:
-        return np.float32(-np.inf)
-    m = 2 * k // step + 1
-    for s in range(_SAMPLE):
-        keys[s] = _rank_key(bits[s * step], s * step)
-    _keep_largest(keys, np.int64(_SAMPLE), m)
-    return _kth_score(row, keys, m)
-
-
-@njit(cache=True, nogil=True)
 def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_scores):
     """The best k = out_indices.shape[1] songs of every row that the row has not played.
 
@@ -107,44 +83,57 @@ def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_score
     # Assumes: scores (n_rows, n_items) finite, n_items < 2^32; seen_* CSR with sorted, distinct rows; out_* (n_rows, k).
     """
     k = out_indices.shape[1]
-    keys = np.empty(max(4 * k + 4, _SAMPLE), np.uint64)
+    n_items = scores.shape[1]
+    n_blocks = (n_items + 63) // 64
+    mask = np.zeros(64 * n_blocks, np.uint8)  # the padding past n_items stays 0
+    words = mask.view(np.uint64)
+    keys = np.empty(max(n_items, 1), np.uint64)
+    sample = np.empty(_SAMPLE, np.uint64)
+    step = n_items // _SAMPLE
     for r in range(scores.shape[0]):
         row = scores[r]
         bits = row.view(np.uint32)
         seen = seen_indices[seen_indptr[r] : seen_indptr[r + 1]]
-        bar = _guess_bar(row, bits, k, keys)
-        for attempt in range(2):
-            n = np.int64(0)  # not the literal 0, which would compile _keep_largest a second time
-            start = 0
-            # Walk the gaps between played songs, so the inner loop has no seen-check.
-            for q in range(seen.size + 1):
-                stop = seen[q] if q < seen.size else row.size
-                for j in range(start, stop):
-                    # j is above every kept index, so a score equal to the bar loses too.
-                    if row[j] <= bar:
-                        continue
+        # The bar: the m-th best of an even sample, which about 2k songs of the row reach.
+        m = 2 * k // step + 1 if step >= 8 else _SAMPLE
+        if m < _SAMPLE:
+            for s in range(_SAMPLE):
+                sample[s] = _rank_key(bits[s * step], s * step)
+        while True:
+            bar = np.float32(-np.inf)
+            if m < _SAMPLE:
+                _keep_largest(sample, np.int64(_SAMPLE), m)
+                worst = sample[0]
+                for p in range(1, m):
+                    worst = min(worst, sample[p])
+                bar = row[np.int64(_LOW - (worst & _LOW))]
+            for j in range(n_items):
+                mask[j] = row[j] >= bar
+            for j in seen:
+                mask[j] = 0
+            n = np.int64(0)
+            for b in range(n_blocks):
+                marked = np.uint64(0)
+                for w in range(8):
+                    marked |= ((words[8 * b + w] * _GATHER) >> np.uint64(56)) << np.uint64(8 * w)
+                while marked:
+                    lowest = marked & (~marked + np.uint64(1))
+                    j = 64 * b + _BIT_POSITION[np.int64((lowest * _DE_BRUIJN) >> np.uint64(58))]
                     keys[n] = _rank_key(bits[j], j)
                     n += 1
-                    if n == keys.size:
-                        _keep_largest(keys, n, k)
-                        n = k
-                        bar = _kth_score(row, keys, k)
-                start = stop + 1
+                    marked ^= lowest
             if n >= k or bar == -np.inf:
                 break
-            bar = np.float32(-np.inf)  # the guess was too high: fewer than k unplayed songs beat it
+            m *= 4  # too few unplayed songs reach the guess: a lower bar from the same sample
         if n > k:
             _keep_largest(keys, n, k)
             n = k
-        # Heap sort, popping the worst to the back: best first.
-        for p in range(n // 2 - 1, -1, -1):
-            _sift_down(keys, n, p)
-        for end in range(n - 1, -1, -1):
-            index = np.int64(_LOW - (keys[0] & _LOW))
-            out_indices[r, end] = index
-            out_scores[r, end] = row[index]
-            keys[0] = keys[end]
-            _sift_down(keys, end, np.int64(0))
+        best = keys[:n]
+        best.sort()
+        for p in range(n):
+            index = np.int64(_LOW - (best[n - 1 - p] & _LOW))
+            out_indices[r, p] = index
+            out_scores[r, p] = row[index]
         for p in range(n, k):
             out_indices[r, p] = -1
             out_scores[r, p] = -np.inf
