@@ -10,14 +10,16 @@ TILE = 64
 
 
 @njit(cache=True, nogil=True)
-def accumulate_gram(col_indptr, col_indices, col_data, indptr, indices, data, out, first, step):
+def accumulate_gram(col_indptr, col_indices, col_data, indptr, indices, data, out, first, step, lower):
     """``out[i] += (X^T X)[i]`` for items i = first, first + step, ...
 
-    Row i gathers, over the users of song i, their whole rows; a thread
-    owns whole rows of the result, so threads never write the same row.
-    Strided shares spread the popular songs evenly over the threads.
+    Row i gathers, over the users of song i, their rows: whole rows, or
+    with ``lower`` only their songs j <= i (the lower triangle, half the
+    work). A thread owns whole rows of the result, so threads never write
+    the same row. Strided shares spread the popular songs evenly over the
+    threads.
 
-    # Assumes: X given both as CSC (col_*) and as CSR; out (n_items, n_items) C-contiguous.
+    # Assumes: X given both as CSC (col_*) and as CSR with sorted rows; out (n_items, n_items) C-contiguous.
     """
     for i in range(first, out.shape[0], step):
         row = out[i]
@@ -25,7 +27,10 @@ def accumulate_gram(col_indptr, col_indices, col_data, indptr, indices, data, ou
             u = col_indices[p]
             w = col_data[p]
             for q in range(indptr[u], indptr[u + 1]):
-                row[indices[q]] += w * data[q]
+                j = indices[q]
+                if lower and j > i:
+                    break
+                row[j] += w * data[q]
 
 
 @njit(cache=True, nogil=True)

@@ -222,7 +222,7 @@ class EDLAE(ItemItemRecommender):
             ensure_memory_for_solve(X, "EDLAE", 2, advice)
         else:
             ensure_memory_for_solve(X, "EDLAE")
-        gram = gram_matrix(weighted)
+        gram = gram_matrix(weighted, lower=True)
         penalty = edlae_penalty(gram.diagonal(), self.regularization, self.dropout, self.penalty_exponent)
         popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
         column_scale = (1.0 + popularity) ** -self.popularity_exponent
