@@ -6,7 +6,9 @@ thread does (a stride of items, a range of rows, a list of tiles).
 
 from numba import njit
 
-TILE = 64
+# Tiles of the in-place finish: 16 x 16 keeps the pages a tile and its mirror touch few
+# enough for the TLB (64 x 64: 0.22 s, 16 x 16: 0.13-0.15 s for n = 8,262 on one thread).
+TILE = 16
 
 
 @njit(cache=True, nogil=True)
