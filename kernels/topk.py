@@ -10,7 +10,8 @@ the songs that reach the bar in a byte mask, and the row's played songs
 are unmarked. The marked songs are then read 64 at a time: eight mask
 words fold into one 64-bit word whose set bits are visited directly, so
 the loop costs one step per candidate, not per song, and mispredicts
-little. A quickselect keeps the k best candidates, which are then sorted.
+little. A quickselect keeps the k best candidates; each of them is then
+placed by counting the better ones (a heap sort when k is large).
 If fewer than k unplayed songs reach the guessed bar, a lower one is
 taken from the same sample, and finally -inf.
 
@@ -25,6 +26,7 @@ _LOW = np.uint64(0xFFFFFFFF)
 _SIGN = np.uint64(0x80000000)
 _SHIFT = np.uint64(32)
 _SAMPLE = 256  # scores sampled to guess the bar before a row's scan
+_RANKED = 128  # up to this many winners are placed by counting; more by a heap sort (n^2 against n log n)
 
 # Eight mask bytes of 0 or 1, times this, give their 8 bits in the top byte (byte i -> bit 56 + i).
 _GATHER = np.uint64(0x0102040810204080)
@@ -70,6 +72,23 @@ def _keep_largest(keys, n, k):
             lo = i
         else:
             break
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(heap, size, pos):
+    # Min-heap: the parent's key is below its children's.
+    key = heap[pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= key:
+            break
+        heap[pos] = heap[child]
+        pos = child
+    heap[pos] = key
 
 
 @njit(cache=True, nogil=True)
@@ -128,12 +147,24 @@ def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_score
         if n > k:
             _keep_largest(keys, n, k)
             n = k
-        best = keys[:n]
-        best.sort()
-        for p in range(n):
-            index = np.int64(_LOW - (best[n - 1 - p] & _LOW))
-            out_indices[r, p] = index
-            out_scores[r, p] = row[index]
+        if n <= _RANKED:  # each key's place is the number of better keys: no branches to mispredict
+            for i in range(n):
+                key = keys[i]
+                place = 0
+                for q in range(n):
+                    place += keys[q] > key
+                index = np.int64(_LOW - (key & _LOW))
+                out_indices[r, place] = index
+                out_scores[r, place] = row[index]
+        else:  # heap sort, popping the worst to the back: best first
+            for p in range(n // 2 - 1, -1, -1):
+                _sift_down(keys, n, p)
+            for end in range(n - 1, -1, -1):
+                index = np.int64(_LOW - (keys[0] & _LOW))
+                out_indices[r, end] = index
+                out_scores[r, end] = row[index]
+                keys[0] = keys[end]
+                _sift_down(keys, end, np.int64(0))
         for p in range(n, k):
             out_indices[r, p] = -1
             out_scores[r, p] = -np.inf
