@@ -77,3 +77,18 @@ def finish_ease_tiles(a, diag, tile_rows):
                     v = a[i, j]
                     a[i, j] = -v / diag[j]
                     a[j, i] = -v / d_i
+
+
+@njit(cache=True, nogil=True)
+def shift_scale_rows(scores, offsets, factors, factor_rows):
+    """``scores[r] = (scores[r] + offsets) * factors[factor_rows[r]]`` for every row r, in place.
+
+    # Assumes: scores (n_rows, m) and factors (n_factor_rows, m) C-contiguous float32; offsets (m,) float32;
+    # 0 <= factor_rows[r] < n_factor_rows.
+    """
+    m = scores.shape[1]
+    for r in range(scores.shape[0]):
+        row = scores[r]
+        factor = factors[factor_rows[r]]
+        for j in range(m):
+            row[j] = (row[j] + offsets[j]) * factor[j]

@@ -1,7 +1,8 @@
-"""EDLAE (Steck 2020) with user weighting, popularity debiasing and weighted targets.
+"""EDLAE (Steck 2020) with user weighting, popularity debiasing, a popularity prior and weighted targets.
 
-Four changes to EASE; the first three live inside its one float32 Cholesky
-inverse, the fourth adds one sparse x dense product:
+Six changes to EASE; the first three live inside its one float32 Cholesky
+inverse, the next two cost one vector-matrix product at fit time and one
+pass over the scores, the last adds one sparse x dense product:
 
 - emphasized denoising: dropping each input play with probability p adds
   ``p / (1 - p) * G_jj`` to item j's L2 penalty, on top of lambda, so popular
@@ -14,6 +15,15 @@ inverse, the fourth adds one sparse x dense product:
   listeners' long, diverse histories do not dominate the co-occurrences;
 - popularity debiasing: column j of B is multiplied by
   ``(1 + pop_j) ** -popularity_exponent``;
+- a popularity prior (``prior_weight`` t): every score gets
+  ``t * c_j`` added, c = mean_w (I - B) the residual of the mean user
+  (mean_w_j the share of the weighted users who played song j, times the
+  debiasing scale), so a user with few plays, whose X_u B is small and
+  noisy, leans on what everyone plays;
+- debiasing by activity (``activity_exponent`` d): user u's scores are
+  also multiplied by ``(1 + pop_j) ** -(d * log(n_u / n_0))`` (n_0 the
+  mean number of songs per user of the training log): a heavy listener's
+  popular songs are discounted more, a light listener's less;
 - weighted targets (``target_weight`` a > 0): the model still reads the
   plays as X, but learns to reproduce ``X + a * log(count)`` (a song
   played often is a stronger target than one played once). The zero
@@ -22,7 +32,24 @@ inverse, the fourth adds one sparse x dense product:
   matrix on top of the inverse.
 
 lambda is given relative to the mean diagonal of the (weighted) gram
-matrix, so the same setting fits logs of any size.
+matrix, and n_0 is the log's mean number of songs per user, so the same
+setting fits logs of any size.
+
+How the prior and the activity debiasing were chosen (bench/tune_defaults.py,
+inner 80/20 splits of the three public train files, mean of the three;
+EDLAE alone 0.2401 there): t = 1 adds +0.0011, d = 0.05 alone +0.0011,
+both +0.0019 (+0.0016 / +0.0019 / +0.0022 on the three files); t 0.7 or
+1.3, d 0.03 or 0.08, n_0 8 or 16 are within 0.0003 and lower; with them,
+lambda 3 or 6, p 0.7 or an extra global debiasing of +-0.05 lose. Tried
+there and not kept: higher-order pair features fitted on the residual
+X - X B (Steck and Liang 2021's model, cheap one-shot fit of the pair
+weights with the exact zero constraints; m = 1,000-4,000 pairs, ridge
+0.1-1000 x mean diagonal: -0.03 to +0.0002, and 3-13 s), an unpruned
+RP3beta-like matrix X^T D X added to B (+0.0002 at best), a top-50
+pruned RP3beta added to B (+0.0005 on one file, needs a per-row
+selection), a user-kNN score blend (worse), the prior's weight growing or
+shrinking with n_u (no gain), a fully centred gram matrix (the exact
+intercept model: same as t = 1 with the uncentred one).
 """
 
 import numpy as np
@@ -90,6 +117,45 @@ def multiply_symmetric_sparse(symmetric, sparse):
     return product
 
 
+def prior_offsets(X, user_exponent, weights, column_scale, prior_weight):
+    """float32 (n,): ``t * (mean_w * s - mean_w @ B)``, the scores of the mean user's residual, t = ``prior_weight``.
+
+    mean_w_j is the share of users who played song j, user u weighted
+    ``n_u ** -user_exponent`` as in the gram matrix; ``weights`` is B
+    (already scaled by the column scale s), so ``mean_w @ B`` is the mean
+    user's debiased score and ``mean_w * s`` its debiased plays.
+    """
+    from threadpoolctl import threadpool_limits
+
+    counts = np.diff(X.indptr)
+    users = np.maximum(counts, 1).astype(np.float64) ** -user_exponent
+    users[counts == 0] = 0
+    mean = np.bincount(X.indices, np.repeat(users, counts), minlength=X.shape[1]) / max(users.sum(), 1e-300)
+    # One BLAS thread: its rounding, and so the output, must not depend on --threads (30 ms at n = 8,262).
+    with threadpool_limits(limits=1, user_api="blas"):
+        scored = mean.astype(np.float32) @ weights
+    residual = mean * np.asarray(column_scale, np.float64) - scored
+    return (prior_weight * residual).astype(np.float32)
+
+
+def activity_factors(n_plays, reference_plays, popularity, exponent):
+    """``(factors, factor_rows)``: row u's scores are multiplied by ``factors[factor_rows[u]]``.
+
+    ``factors[r, j] = (1 + popularity_j) ** -(exponent * log(n / reference_plays))`` for the r-th
+    distinct n among the rows' numbers of songs ``n_plays`` (rows without plays count as 1): one
+    row per distinct n, so the powers are computed once per activity level, not once per user.
+
+    Returns
+    -------
+    factors : ndarray, (n_distinct, n_items), float32
+    factor_rows : ndarray, (n_rows,), int32
+    """
+    levels, factor_rows = np.unique(np.maximum(n_plays, 1), return_inverse=True)
+    shift = exponent * np.log(levels / reference_plays)
+    factors = np.exp(-np.outer(shift, np.log1p(np.asarray(popularity, np.float64))))
+    return factors.astype(np.float32), factor_rows.astype(np.int32).reshape(-1)
+
+
 def solve_weighted_targets(gram, penalty, target_gram, target_weight, column_scale):
     """EDLAE weights when the targets are ``X + a L``: in place in ``gram``, returns B (a new n x n float32).
 
@@ -142,7 +208,9 @@ class EDLAE(ItemItemRecommender):
     With G = X^T W X (W the user weights), m the mean of diag G,
     Lambda = diagMat(m (lambda + p / (1 - p) (G_jj / m) ** e)) and
     P = (G + Lambda)^-1: B_ij = -P_ij / P_jj * (1 + pop_j) ** -beta, B_jj = 0
-    (with ``target_weight`` a > 0, see ``solve_weighted_targets``).
+    (with ``target_weight`` a > 0, see ``solve_weighted_targets``). User
+    u's scores are ``(X_u B + t c) * (1 + pop) ** -(d log(n_u / n_0))``
+    (see ``prior_offsets`` and ``activity_factors``).
 
     Parameters
     ----------
@@ -160,6 +228,12 @@ class EDLAE(ItemItemRecommender):
     target_weight : float
         a >= 0: the targets are ``X + a * log(count)`` (0: X, as in EASE;
         costs one extra n x n matmul when > 0).
+    prior_weight : float
+        t >= 0: how much of the mean user's residual scores every user
+        gets added (0: none).
+    activity_exponent : float
+        d: a user with n songs has scores multiplied by
+        ``(1 + pop) ** -(d * log(n / n_0))`` (0: the same debiasing for all).
     weighting : {"binary", "log", "count"}
         How a play count becomes an entry of X.
     """
@@ -174,6 +248,8 @@ class EDLAE(ItemItemRecommender):
         user_exponent=0.5,
         popularity_exponent=0.2,
         target_weight=0.0,
+        prior_weight=1.0,
+        activity_exponent=0.05,
         weighting="binary",
     ):
         super().__init__(weighting)
@@ -189,7 +265,13 @@ class EDLAE(ItemItemRecommender):
             raise ValueError(f"user_exponent must be a finite number, got {user_exponent!r}")
         if not target_weight >= 0 or not np.isfinite(target_weight):
             raise ValueError(f"target_weight must be a finite number >= 0, got {target_weight!r}")
+        if not prior_weight >= 0 or not np.isfinite(prior_weight):
+            raise ValueError(f"prior_weight must be a finite number >= 0, got {prior_weight!r}")
+        if not np.isfinite(activity_exponent):
+            raise ValueError(f"activity_exponent must be a finite number, got {activity_exponent!r}")
         self.regularization = float(regularization)
+        self.prior_weight = float(prior_weight)
+        self.activity_exponent = float(activity_exponent)
         self.target_weight = float(target_weight)
         self.dropout = float(dropout)
         self.penalty_exponent = float(penalty_exponent)
@@ -201,7 +283,7 @@ class EDLAE(ItemItemRecommender):
         return cls(
             **cls.given_options(
                 options, "regularization", "dropout", "penalty_exponent", "user_exponent", "popularity_exponent",
-                "target_weight", "weighting",
+                "target_weight", "prior_weight", "activity_exponent", "weighting",
             )
         )
 
@@ -227,17 +309,32 @@ class EDLAE(ItemItemRecommender):
         popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
         column_scale = (1.0 + popularity) ** -self.popularity_exponent
         if not self.target_weight:
-            return solve_ease(gram, penalty, column_scale)
-        targets = weighted.copy()
-        targets.data = (weighted.data * self._log_counts).astype(np.float32)
-        targets.eliminate_zeros()  # songs played once: log 1 = 0, most of the plays
-        return solve_weighted_targets(gram, penalty, weighted.T @ targets, self.target_weight, column_scale)
+            weights = solve_ease(gram, penalty, column_scale)
+        else:
+            targets = weighted.copy()
+            targets.data = (weighted.data * self._log_counts).astype(np.float32)
+            targets.eliminate_zeros()  # songs played once: log 1 = 0, most of the plays
+            weights = solve_weighted_targets(gram, penalty, weighted.T @ targets, self.target_weight, column_scale)
+        self.item_offsets_ = prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight)
+        counts = np.diff(X.indptr)
+        self.reference_plays_ = np.array(counts[counts > 0].mean() if X.nnz else 1.0, np.float64)
+        return weights
+
+    def _score_adjustment(self, n_plays):
+        # A model file written before the prior existed has no offsets: it scores as it did then.
+        if (not self.prior_weight and not self.activity_exponent) or not hasattr(self, "item_offsets_"):
+            return None
+        factors, factor_rows = activity_factors(
+            n_plays, float(self.reference_plays_), self.item_popularity_, self.activity_exponent
+        )
+        return self.item_offsets_, factors, factor_rows
 
     def __repr__(self):
         return (
             f"EDLAE(regularization={self.regularization:g}, dropout={self.dropout:g}, "
             f"penalty_exponent={self.penalty_exponent:g}, "
             f"user_exponent={self.user_exponent:g}, popularity_exponent={self.popularity_exponent:g}, "
-            f"target_weight={self.target_weight:g}, "
+            f"target_weight={self.target_weight:g}, prior_weight={self.prior_weight:g}, "
+            f"activity_exponent={self.activity_exponent:g}, "
             f"weighting={self.weighting!r})"
         )
