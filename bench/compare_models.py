@@ -62,8 +62,13 @@ MODELS = {
     "edlae p .5 + user weights + popularity^-.2 (lambda 6)": lambda: EDLAE(
         regularization=6, dropout=0.5, penalty_exponent=1
     ),
-    "edlae p .8, penalty ~ G_jj^.75 + user weights + popularity^-.2 (lambda 4)": lambda: EDLAE(target_weight=0),
-    "edlae + targets 1 + .1 log(count) (run's default)": lambda: EDLAE(),
+    "edlae p .8, penalty ~ G_jj^.75 + user weights + popularity^-.2 (lambda 4)": lambda: EDLAE(
+        prior_weight=0, activity_exponent=0
+    ),
+    "edlae + targets 1 + .1 log(count)": lambda: EDLAE(target_weight=0.1, prior_weight=0, activity_exponent=0),
+    "edlae + popularity prior (t 1)": lambda: EDLAE(activity_exponent=0),
+    "edlae + debiasing by activity (d .05)": lambda: EDLAE(prior_weight=0),
+    "edlae + prior + debiasing by activity (run's default)": lambda: EDLAE(),
 }
 
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from jukebox_fast import EASE, weigh
 from jukebox_fast.data import as_user_items
-from jukebox_fast.kernels.linalg import multiply_sparse_dense
+from jukebox_fast.kernels.linalg import multiply_sparse_dense, shift_scale_rows
 from jukebox_fast.models.ease import gram_matrix, solve_ease
 
 
@@ -45,6 +45,19 @@ def test_sparse_times_dense(n_rows, n_items, m, density, seed):
     out = np.full((n_rows, m), np.nan, np.float32)
     multiply_sparse_dense(X.indptr, X.indices, X.data, dense, out)
     np.testing.assert_allclose(out, X.toarray() @ dense, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 40), st.integers(1, 70), st.integers(1, 5), st.integers(0, 2**16))
+def test_shift_scale_rows(n_rows, m, n_factor_rows, seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal((n_rows, m)).astype(np.float32)
+    offsets = rng.standard_normal(m).astype(np.float32)
+    factors = rng.random((n_factor_rows, m)).astype(np.float32)
+    factor_rows = rng.integers(0, n_factor_rows, n_rows).astype(np.int32)
+    expected = (scores.astype(np.float64) + offsets) * factors[factor_rows]
+    shift_scale_rows(scores, offsets, factors, factor_rows)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("n_items", [1, 2, 63, 64, 65, 200])

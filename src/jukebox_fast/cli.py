@@ -127,6 +127,16 @@ def _add_model_options(parser):
         "(default: 0; 0.1 gains about +0.0006 NDCG@100 for a sparse x dense product and a second n x n matrix)",
     )
     parser.add_argument(
+        "--prior-weight", type=_nonnegative_float, default=None, metavar="C",
+        help="edlae: every score gets C times the mean user's residual score added, a popularity prior that "
+        "matters most for users with few plays (default: 1; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--activity-exponent", type=float, default=None, metavar="D",
+        help="edlae: a user with n songs has scores divided by (1 + plays of the song)**(D log(n / mean n)), "
+        "so heavy listeners get fewer popular songs (default: 0.05; 0 debiases everyone alike)",
+    )
+    parser.add_argument(
         "--weighting", choices=WEIGHTINGS, default="binary",
         help="a play count becomes 1 (binary, default), 1 + log(1 + count) (log), or the count",
     )
