@@ -317,7 +317,8 @@ class EDLAE(ItemItemRecommender):
             weights = solve_weighted_targets(gram, penalty, weighted.T @ targets, self.target_weight, column_scale)
         self.item_offsets_ = prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight)
         counts = np.diff(X.indptr)
-        self.reference_plays_ = np.array(counts[counts > 0].mean() if X.nnz else 1.0, np.float64)
+        # Shape (1,), not a scalar: learnt state is kept as arrays, which the model file stores.
+        self.reference_plays_ = np.array([counts[counts > 0].mean() if X.nnz else 1.0], np.float64)
         return weights
 
     def _score_adjustment(self, n_plays):
@@ -325,7 +326,7 @@ class EDLAE(ItemItemRecommender):
         if (not self.prior_weight and not self.activity_exponent) or not hasattr(self, "item_offsets_"):
             return None
         factors, factor_rows = activity_factors(
-            n_plays, float(self.reference_plays_), self.item_popularity_, self.activity_exponent
+            n_plays, self.reference_plays_[0], self.item_popularity_, self.activity_exponent
         )
         return self.item_offsets_, factors, factor_rows
 
