@@ -92,3 +92,41 @@ def shift_scale_rows(scores, offsets, factors, factor_rows):
         factor = factors[factor_rows[r]]
         for j in range(m):
             row[j] = (row[j] + offsets[j]) * factor[j]
+
+
+@njit(cache=True, nogil=True)
+def accumulate_gram_rows(col_indptr, col_indices, col_data, indptr, indices, data, items, out):
+    """``out[r] += (X^T X)[items[r]]`` for every r: rows of the gram matrix, for the items listed.
+
+    # Assumes: X given both as CSC (col_*) and as CSR; out (len(items), n_items) C-contiguous.
+    """
+    for r in range(items.shape[0]):
+        i = items[r]
+        row = out[r]
+        for p in range(col_indptr[i], col_indptr[i + 1]):
+            u = col_indices[p]
+            w = col_data[p]
+            for q in range(indptr[u], indptr[u + 1]):
+                row[indices[q]] += w * data[q]
+
+
+@njit(cache=True, nogil=True)
+def add_normalized_rows(out, rows, columns, values, weight):
+    """``out[rows[r], columns[r, k]] += weight * values[r, k] / sum_k values[r, k]`` for every r and k.
+
+    Columns -1 are skipped; a row whose values sum to 0 or less adds nothing.
+
+    # Assumes: columns and values (len(rows), K); the columns of a row distinct; rows distinct.
+    """
+    for r in range(rows.shape[0]):
+        total = 0.0
+        for k in range(columns.shape[1]):
+            if columns[r, k] >= 0:
+                total += values[r, k]
+        if total <= 0:
+            continue
+        row = out[rows[r]]
+        scale = weight / total
+        for k in range(columns.shape[1]):
+            if columns[r, k] >= 0:
+                row[columns[r, k]] += scale * values[r, k]

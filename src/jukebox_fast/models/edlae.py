@@ -117,6 +117,74 @@ def multiply_symmetric_sparse(symmetric, sparse):
     return product
 
 
+def mean_absolute(matrix):
+    """Mean of ``|matrix|`` (float64), a band of rows at a time (no n x n temporary)."""
+    total = 0.0
+    for lo in range(0, matrix.shape[0], _ROWS):
+        total += float(np.abs(matrix[lo : lo + _ROWS]).sum(dtype=np.float64))
+    return total / max(matrix.size, 1)
+
+
+def add_neighbours(weights, X, weight, neighbours, user_exponent=0.5, popularity_exponent=0.4):
+    """Add an item-kNN (RP3beta-like) matrix to ``weights`` in place, one band of its rows at a time.
+
+    Row i of the kNN matrix: W_ij = sum_u n_u ** -user_exponent x_ui x_uj pop_j ** -popularity_exponent
+    over j != i, cut to its ``neighbours`` largest entries and normalised to sum to 1 (RP3beta with
+    alpha = user_exponent, whose item-side factor a row normalisation cancels). It is added as
+    ``weight * mean|B| * n / (rows added)`` times W, so ``weight`` is relative to B's mean entry whatever
+    the log's size. Never holds a second n x n matrix: each thread builds 64 rows at a time.
+
+    Parameters
+    ----------
+    weights : ndarray, (n, n), float32, C-contiguous
+        B; the kNN matrix is added to it.
+    X : sparse CSR (n_users, n), float32
+        The plays (weighted as the model reads them).
+    weight : float
+        The blend weight, relative to B's mean absolute entry.
+    neighbours : int
+        Entries kept in each row of W.
+    """
+    from ..kernels.linalg import accumulate_gram_rows, add_normalized_rows
+    from ..kernels.topk import select_topk_unseen
+
+    n = weights.shape[0]
+    neighbours = min(neighbours, n - 1)
+    if neighbours < 1 or not weight:
+        return weights
+    counts = np.diff(X.indptr)
+    users = X.copy()
+    users.data = (X.data * np.repeat(np.maximum(counts, 1).astype(np.float64) ** -user_exponent, counts)).astype(np.float32)
+    csc = users.tocsc()
+    col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32, copy=False)
+    indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32, copy=False)
+    popularity = np.maximum(np.bincount(X.indices, minlength=n), 1).astype(np.float64)
+    column_scale = (popularity**-popularity_exponent).astype(np.float32)
+    active = np.flatnonzero(np.diff(col_indptr) > 0).astype(np.int32)  # a song nobody played has no neighbours
+    scale = float(weight * mean_absolute(weights) * n * n / max(active.size, 1))
+    block_rows = 64
+    blocks = [active[lo : lo + block_rows] for lo in range(0, active.size, block_rows)]
+    n_threads = parallel.get_num_threads()
+
+    def add_blocks(first):
+        buffer = np.empty((block_rows, n), np.float32)
+        columns = np.empty((block_rows, neighbours), np.int32)
+        values = np.empty((block_rows, neighbours), np.float32)
+        for items in blocks[first::n_threads]:  # interleaved: popular and rare songs spread over the threads
+            rows = buffer[: items.size]
+            rows[...] = 0
+            accumulate_gram_rows(col_indptr, col_indices, csc.data, indptr, indices, X.data, items, rows)
+            rows *= column_scale
+            # The song itself is "seen": each row leaves out its own song.
+            select_topk_unseen(
+                rows, np.arange(items.size + 1, dtype=np.int64), items, columns[: items.size], values[: items.size]
+            )
+            add_normalized_rows(weights, items, columns[: items.size], values[: items.size], np.float32(scale))
+
+    parallel.run_tasks(add_blocks, [(t,) for t in range(min(n_threads, len(blocks)))])
+    return weights
+
+
 def prior_offsets(X, user_exponent, weights, column_scale, prior_weight):
     """float32 (n,): ``t * (mean_w * s - mean_w @ B)``, the scores of the mean user's residual, t = ``prior_weight``.
 
@@ -228,6 +296,12 @@ class EDLAE(ItemItemRecommender):
     target_weight : float
         a >= 0: the targets are ``X + a * log(count)`` (0: X, as in EASE;
         costs one extra n x n matmul when > 0).
+    neighbour_weight : float
+        w >= 0: an item-kNN matrix (RP3beta-like, ``neighbours`` per song,
+        rows summing to 1) is added to B, scaled to w times B's mean
+        absolute entry per entry (0: none; see ``add_neighbours``).
+    neighbours : int
+        Songs kept in each row of the kNN matrix.
     prior_weight : float
         t >= 0: how much of the mean user's residual scores every user
         gets added (0: none).
@@ -248,6 +322,8 @@ class EDLAE(ItemItemRecommender):
         user_exponent=0.5,
         popularity_exponent=0.2,
         target_weight=0.0,
+        neighbour_weight=0.03,
+        neighbours=50,
         prior_weight=1.0,
         activity_exponent=0.05,
         weighting="binary",
@@ -265,11 +341,17 @@ class EDLAE(ItemItemRecommender):
             raise ValueError(f"user_exponent must be a finite number, got {user_exponent!r}")
         if not target_weight >= 0 or not np.isfinite(target_weight):
             raise ValueError(f"target_weight must be a finite number >= 0, got {target_weight!r}")
+        if not neighbour_weight >= 0 or not np.isfinite(neighbour_weight):
+            raise ValueError(f"neighbour_weight must be a finite number >= 0, got {neighbour_weight!r}")
+        if isinstance(neighbours, bool) or int(neighbours) != neighbours or neighbours < 1:
+            raise ValueError(f"neighbours must be a positive integer, got {neighbours!r}")
         if not prior_weight >= 0 or not np.isfinite(prior_weight):
             raise ValueError(f"prior_weight must be a finite number >= 0, got {prior_weight!r}")
         if not np.isfinite(activity_exponent):
             raise ValueError(f"activity_exponent must be a finite number, got {activity_exponent!r}")
         self.regularization = float(regularization)
+        self.neighbour_weight = float(neighbour_weight)
+        self.neighbours = int(neighbours)
         self.prior_weight = float(prior_weight)
         self.activity_exponent = float(activity_exponent)
         self.target_weight = float(target_weight)
@@ -283,7 +365,7 @@ class EDLAE(ItemItemRecommender):
         return cls(
             **cls.given_options(
                 options, "regularization", "dropout", "penalty_exponent", "user_exponent", "popularity_exponent",
-                "target_weight", "prior_weight", "activity_exponent", "weighting",
+                "target_weight", "neighbour_weight", "neighbours", "prior_weight", "activity_exponent", "weighting",
             )
         )
 
@@ -315,6 +397,7 @@ class EDLAE(ItemItemRecommender):
             targets.data = (weighted.data * self._log_counts).astype(np.float32)
             targets.eliminate_zeros()  # songs played once: log 1 = 0, most of the plays
             weights = solve_weighted_targets(gram, penalty, weighted.T @ targets, self.target_weight, column_scale)
+        add_neighbours(weights, X, self.neighbour_weight, self.neighbours)
         self.item_offsets_ = prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight)
         counts = np.diff(X.indptr)
         # Shape (1,), not a scalar: learnt state is kept as arrays, which the model file stores.
@@ -335,7 +418,8 @@ class EDLAE(ItemItemRecommender):
             f"EDLAE(regularization={self.regularization:g}, dropout={self.dropout:g}, "
             f"penalty_exponent={self.penalty_exponent:g}, "
             f"user_exponent={self.user_exponent:g}, popularity_exponent={self.popularity_exponent:g}, "
-            f"target_weight={self.target_weight:g}, prior_weight={self.prior_weight:g}, "
+            f"target_weight={self.target_weight:g}, neighbour_weight={self.neighbour_weight:g}, "
+            f"neighbours={self.neighbours}, prior_weight={self.prior_weight:g}, "
             f"activity_exponent={self.activity_exponent:g}, "
             f"weighting={self.weighting!r})"
         )
