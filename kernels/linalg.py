@@ -4,7 +4,10 @@ Serial kernels that release the GIL; each takes the share of the work one
 thread does (a stride of items, a range of rows, a list of tiles).
 """
 
+import numpy as np
 from numba import njit
+
+from .topk import _LOW, _keep_largest, _rank_key
 
 TILE = 64
 
@@ -108,6 +111,42 @@ def accumulate_gram_rows(col_indptr, col_indices, col_data, indptr, indices, dat
             w = col_data[p]
             for q in range(indptr[u], indptr[u + 1]):
                 row[indices[q]] += w * data[q]
+
+
+@njit(cache=True, nogil=True)
+def select_row_neighbours(rows, exclude, columns, values):
+    """The k = columns.shape[1] largest entries of each row but one, ties to the lower column, in no set order.
+
+    Entries above a bar go to a buffer of 4k rank keys (topk.py's: float
+    bits and column in one uint64); when it fills, a quickselect keeps the
+    k best and the bar rises to the k-th, so most entries cost one float
+    comparison. Row r's entry ``exclude[r]`` never counts.
+
+    # Assumes: rows (n_rows, n) finite; 1 <= k <= n - 1; columns, values (n_rows, k).
+    """
+    k = columns.shape[1]
+    keys = np.empty(4 * k, np.uint64)
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        bits = row.view(np.uint32)
+        skip = exclude[r]
+        bar = np.float32(-np.inf)
+        n = np.int64(0)  # not the literal 0, which would compile _keep_largest a second time
+        for j in range(row.size):
+            # Columns only grow, so an entry equal to the bar loses its tie.
+            if row[j] > bar and j != skip:
+                keys[n] = _rank_key(bits[j], j)
+                n += 1
+                if n == keys.size:
+                    _keep_largest(keys, n, k)
+                    n = k
+                    bar = row[_LOW - (keys[:k].min() & _LOW)]
+        if n > k:
+            _keep_largest(keys, n, k)
+        for p in range(k):
+            column = np.int64(_LOW - (keys[p] & _LOW))
+            columns[r, p] = column
+            values[r, p] = row[column]
 
 
 @njit(cache=True, nogil=True)

@@ -47,7 +47,7 @@ def edlae_reference(
 def test_edlae_matches_float64_formula(n_users, n_items, options):
     plays = random_plays(n_users, n_items, 0.15, seed=n_items)
     options = {"popularity_exponent": 0.2, **options}
-    B = EDLAE(**options).fit(plays).item_weights_
+    B = EDLAE(neighbour_weight=0, **options).fit(plays).item_weights_
     assert B.dtype == np.float32 and B.shape == (n_items, n_items)
     expected = edlae_reference(plays, **options)
     np.testing.assert_allclose(B, expected, rtol=2e-3, atol=2e-5 * np.abs(expected).max(initial=1))
@@ -58,12 +58,18 @@ def test_edlae_without_its_extras_is_ease():
     binary = (plays.toarray() > 0).astype(np.float64)
     mean_diagonal = binary.sum() / binary.shape[1]
     ease = EASE(regularization=7.0).fit(plays).item_weights_
-    edlae = EDLAE(regularization=7.0 / mean_diagonal, dropout=0, user_exponent=0, popularity_exponent=0, target_weight=0)
+    edlae = EDLAE(
+        regularization=7.0 / mean_diagonal, dropout=0, user_exponent=0, popularity_exponent=0, target_weight=0,
+        neighbour_weight=0,
+    )
     edlae = edlae.fit(plays)
     np.testing.assert_allclose(edlae.item_weights_, ease, rtol=1e-4, atol=1e-6)
     # Exponent 0: the denoising term, p / (1 - p) m = 4, is the same for every song: it only adds to lambda.
     dropout = 4.0 / (mean_diagonal + 4.0)
-    edlae = EDLAE(3.0 / mean_diagonal, dropout, penalty_exponent=0, user_exponent=0, popularity_exponent=0, target_weight=0)
+    edlae = EDLAE(
+        3.0 / mean_diagonal, dropout, penalty_exponent=0, user_exponent=0, popularity_exponent=0, target_weight=0,
+        neighbour_weight=0,
+    )
     edlae = edlae.fit(plays)
     np.testing.assert_allclose(edlae.item_weights_, ease, rtol=1e-4, atol=1e-6)
 
@@ -86,6 +92,10 @@ def test_edlae_recommends_unplayed_songs():
         (dict(user_exponent=float("nan")), "user_exponent"),
         (dict(target_weight=-0.1), "target_weight"),
         (dict(target_weight=float("nan")), "target_weight"),
+        (dict(neighbour_weight=-0.1), "neighbour_weight"),
+        (dict(neighbour_weight=float("nan")), "neighbour_weight"),
+        (dict(neighbours=0), "neighbours"),
+        (dict(neighbours=2.5), "neighbours"),
         (dict(prior_weight=-1.0), "prior_weight"),
         (dict(prior_weight=float("inf")), "prior_weight"),
         (dict(activity_exponent=float("nan")), "activity_exponent"),
@@ -105,20 +115,40 @@ def test_edlae_is_registered_and_the_default():
     model = MODELS[args.model].from_options(args)
     defaults = (
         model.regularization, model.dropout, model.penalty_exponent, model.user_exponent, model.popularity_exponent,
-        model.target_weight, model.prior_weight, model.activity_exponent,
+        model.target_weight, model.neighbour_weight, model.neighbours, model.prior_weight, model.activity_exponent,
     )
-    assert defaults == (4.0, 0.8, 0.75, 0.5, 0.2, 0.0, 1.0, 0.05)
-    options = build_parser().parse_args(["run", "--example", "--prior-weight", "0.5", "--activity-exponent", "-0.1"])
+    assert defaults == (4.0, 0.8, 0.75, 0.5, 0.2, 0.0, 0.03, 50, 1.0, 0.05)
+    options = build_parser().parse_args([
+        "run", "--example", "--prior-weight", "0.5", "--activity-exponent", "-0.1", "--neighbour-weight", "0.1",
+        "--neighbours", "20",
+    ])
     model = MODELS[options.model].from_options(options)
-    assert (model.prior_weight, model.activity_exponent) == (0.5, -0.1)
+    assert (model.prior_weight, model.activity_exponent, model.neighbour_weight, model.neighbours) == (0.5, -0.1, 0.1, 20)
     ease = MODELS["ease"].from_options(build_parser().parse_args(["run", "--example", "--model", "ease"]))
     assert ease.regularization == 100.0
 
 
-def scores_reference(plays, rows, prior_weight, activity_exponent, **options):
-    """float64 (len(rows), n) scores ``(X_u B + t c) * (1 + pop) ** -(d log(n_u / n_0))``, straight from the formulas."""
+def neighbours_reference(X, neighbours, user_exponent=0.5, popularity_exponent=0.4):
+    """float64 (n, n) item-kNN matrix: W_ij = sum_u n_u^-a x_ui x_uj pop_j^-b off the diagonal, top ``neighbours`` a row, rows summing to 1."""
+    n_items = X.shape[1]
+    users = np.maximum(X.sum(1), 1) ** -user_exponent
+    W = (X.T * users) @ X * np.maximum(X.sum(0), 1)[None, :] ** -popularity_exponent
+    np.fill_diagonal(W, -np.inf)
+    out = np.zeros_like(W)
+    for i in range(n_items):
+        if X[:, i].any():
+            keep = np.lexsort((np.arange(n_items), -W[i]))[: min(neighbours, n_items - 1)]  # ties to the lower index
+            out[i, keep] = W[i, keep] / max(W[i, keep].sum(), 1e-300) if W[i, keep].sum() > 0 else 0
+    return out
+
+
+def scores_reference(plays, rows, prior_weight, activity_exponent, neighbour_weight=0.0, neighbours=50, **options):
+    """float64 (len(rows), n) scores ``(X_u (B + w' W) + t c) * (1 + pop) ** -(d log(n_u / n_0))``, straight from the formulas."""
     B = edlae_reference(plays, **options)
     X = (plays.toarray() > 0).astype(np.float64)
+    if neighbour_weight:
+        active = X.any(0).sum()
+        B = B + neighbour_weight * np.abs(B).mean() * B.size / active * neighbours_reference(X, neighbours)
     n = X.sum(1)
     pop = X.sum(0)
     users = np.where(n > 0, np.maximum(n, 1) ** -options["user_exponent"], 0)
@@ -129,16 +159,25 @@ def scores_reference(plays, rows, prior_weight, activity_exponent, **options):
 
 
 @pytest.mark.parametrize(
-    "prior_weight, activity_exponent, user_exponent", [(1.0, 0.05, 0.5), (0.0, 0.3, 0.5), (2.5, 0.0, 0.0), (1.0, -0.2, 1.0)]
+    "prior_weight, activity_exponent, user_exponent, neighbour_weight, neighbours",
+    [
+        (1.0, 0.05, 0.5, 0.03, 50),
+        (1.0, 0.05, 0.5, 0.0, 50),
+        (0.0, 0.3, 0.5, 0.5, 5),
+        (2.5, 0.0, 0.0, 0.2, 1),
+        (1.0, -0.2, 1.0, 1.0, 39),
+    ],
 )
-def test_edlae_scores_match_float64_formula(prior_weight, activity_exponent, user_exponent):
+def test_edlae_scores_match_float64_formula(prior_weight, activity_exponent, user_exponent, neighbour_weight, neighbours):
     plays = random_plays(200, 40, 0.2, seed=7)
     plays = sp.csr_array(plays.toarray() * (np.arange(200) % 3 > 0)[:, None])  # a third of the users without plays
+    plays = sp.csr_array(plays.toarray() * (np.arange(40) != 17)[None, :])  # a song nobody played
     options = dict(regularization=4.0, dropout=0.8, penalty_exponent=0.75, user_exponent=user_exponent, popularity_exponent=0.2)
-    model = EDLAE(prior_weight=prior_weight, activity_exponent=activity_exponent, **options).fit(plays)
+    extras = dict(prior_weight=prior_weight, activity_exponent=activity_exponent, neighbour_weight=neighbour_weight, neighbours=neighbours)
+    model = EDLAE(**extras, **options).fit(plays)
     rows = np.flatnonzero(np.diff(plays.indptr) > 0)
     songs, scores = model.recommend(plays[rows], k=40)
-    expected = scores_reference(plays, rows, prior_weight, activity_exponent, **options)
+    expected = scores_reference(plays, rows, **extras, **options)
     expected[plays[rows].toarray() > 0] = -np.inf
     top = np.sort(expected, axis=1)[:, ::-1][:, :40]
     np.testing.assert_allclose(scores, top, rtol=2e-3, atol=2e-4 * np.abs(top[np.isfinite(top)]).max())
@@ -148,7 +187,7 @@ def test_edlae_scores_match_float64_formula(prior_weight, activity_exponent, use
 
 def test_edlae_without_prior_and_activity_scores_x_times_b():
     plays = random_plays(150, 30, 0.2, seed=11)
-    model = EDLAE(prior_weight=0, activity_exponent=0).fit(plays)
+    model = EDLAE(prior_weight=0, activity_exponent=0, neighbour_weight=0).fit(plays)
     _, scores = model.recommend(plays, k=30)
     X = (plays.toarray() > 0).astype(np.float32)
     expected = X @ model.item_weights_
@@ -173,6 +212,23 @@ def test_edlae_model_file_without_prior_scores_as_before():
     """A model fit before the prior existed (no offsets) recommends from X B alone."""
     plays = random_plays(120, 25, 0.25, seed=13)
     old = EDLAE(prior_weight=0, activity_exponent=0).fit(plays)
-    new = EDLAE().fit(plays)
+    new = EDLAE().fit(plays)  # the same B: only the offsets and factors differ
     del new.item_offsets_, new.reference_plays_
     np.testing.assert_array_equal(new.recommend(plays, k=10)[0], old.recommend(plays, k=10)[0])
+
+
+@pytest.mark.parametrize("n_items, neighbours", [(1, 50), (2, 1), (30, 5), (70, 69), (70, 200), (130, 50)])
+def test_add_neighbours_matches_float64_formula(n_items, neighbours):
+    from jukebox_fast.data import weigh
+    from jukebox_fast.models.edlae import add_neighbours
+
+    plays = random_plays(90, n_items, 0.1, seed=n_items)
+    X = weigh(sp.csr_array(plays), "binary")
+    rng = np.random.default_rng(n_items)
+    B = rng.standard_normal((n_items, n_items)).astype(np.float32)
+    expected = B.astype(np.float64)
+    dense = X.toarray().astype(np.float64)
+    active = max(dense.any(0).sum(), 1)
+    expected += 0.1 * np.abs(B).mean() * B.size / active * neighbours_reference(dense, neighbours)
+    add_neighbours(B, X, 0.1, neighbours)
+    np.testing.assert_allclose(B, expected, rtol=1e-4, atol=1e-5)

@@ -127,6 +127,15 @@ def _add_model_options(parser):
         "(default: 0; 0.1 gains about +0.0006 NDCG@100 for a sparse x dense product and a second n x n matrix)",
     )
     parser.add_argument(
+        "--neighbour-weight", type=_nonnegative_float, default=None, metavar="W",
+        help="edlae: an item-kNN matrix (RP3beta-like, rows summing to 1) is added to B at W times B's mean "
+        "entry (default: 0.03; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--neighbours", type=_positive_int, default=None, metavar="K",
+        help="edlae: songs kept in each row of the item-kNN matrix (default: 50)",
+    )
+    parser.add_argument(
         "--prior-weight", type=_nonnegative_float, default=None, metavar="C",
         help="edlae: every score gets C times the mean user's residual score added, a popularity prior that "
         "matters most for users with few plays (default: 1; 0 turns it off)",

@@ -118,11 +118,19 @@ def multiply_symmetric_sparse(symmetric, sparse):
 
 
 def mean_absolute(matrix):
-    """Mean of ``|matrix|`` (float64), a band of rows at a time (no n x n temporary)."""
-    total = 0.0
-    for lo in range(0, matrix.shape[0], _ROWS):
-        total += float(np.abs(matrix[lo : lo + _ROWS]).sum(dtype=np.float64))
-    return total / max(matrix.size, 1)
+    """Mean of ``|matrix|`` (float64), a band of rows at a time on each thread (no n x n temporary).
+
+    The bands' sums are added in a fixed order, so the result does not depend on the thread count.
+    """
+    bands = range(0, matrix.shape[0], _ROWS)
+    totals = np.zeros(len(bands))
+
+    def add_bands(lo, hi):
+        for b in range(lo, hi):
+            totals[b] = np.abs(matrix[bands[b] : bands[b] + _ROWS]).sum(dtype=np.float64)
+
+    parallel.run_tasks(add_bands, parallel.split(len(bands), parallel.get_num_threads()))
+    return float(totals.sum()) / max(matrix.size, 1)
 
 
 def add_neighbours(weights, X, weight, neighbours, user_exponent=0.5, popularity_exponent=0.4):
@@ -145,8 +153,7 @@ def add_neighbours(weights, X, weight, neighbours, user_exponent=0.5, popularity
     neighbours : int
         Entries kept in each row of W.
     """
-    from ..kernels.linalg import accumulate_gram_rows, add_normalized_rows
-    from ..kernels.topk import select_topk_unseen
+    from ..kernels.linalg import accumulate_gram_rows, add_normalized_rows, select_row_neighbours
 
     n = weights.shape[0]
     neighbours = min(neighbours, n - 1)
@@ -175,10 +182,7 @@ def add_neighbours(weights, X, weight, neighbours, user_exponent=0.5, popularity
             rows[...] = 0
             accumulate_gram_rows(col_indptr, col_indices, csc.data, indptr, indices, X.data, items, rows)
             rows *= column_scale
-            # The song itself is "seen": each row leaves out its own song.
-            select_topk_unseen(
-                rows, np.arange(items.size + 1, dtype=np.int64), items, columns[: items.size], values[: items.size]
-            )
+            select_row_neighbours(rows, items, columns[: items.size], values[: items.size])
             add_normalized_rows(weights, items, columns[: items.size], values[: items.size], np.float32(scale))
 
     parallel.run_tasks(add_blocks, [(t,) for t in range(min(n_threads, len(blocks)))])
