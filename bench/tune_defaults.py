@@ -1,6 +1,6 @@
 """How EDLAE's defaults were chosen: validation inside ONE training file, never its test data.
 
-    python bench/tune_defaults.py TRAIN_LISTEN_COUNT [--grid L,P,A,B[,E[,T[,C[,D[,N]]]]]] ...]
+    python bench/tune_defaults.py TRAIN_LISTEN_COUNT [--grid L,P,A,B[,E[,T[,C[,D[,N[,K]]]]]]] ...]
 
 Splits the plays of TRAIN_LISTEN_COUNT 80/20 at random (the public splits'
 protocol), fits each setting on the 80%, and prints the NDCG@100 of the
@@ -9,7 +9,7 @@ L is the regularization (a multiple of the mean gram diagonal), P the
 dropout, A the user exponent, B the popularity exponent, E the penalty
 exponent (1 when left out), T the target weight (0 when left out), C the
 prior weight, D the activity exponent and N the neighbour weight (all 0
-when left out; 50 neighbours). The
+when left out), K the number of neighbours (50 when left out). The
 defaults came from the train files
 ../shared/data/jukebox/split-seed{0,1,2}/listen_count.txt: L, P, A, B
 first from seed0's, then E (with L and P) checked on all three, then T
@@ -58,7 +58,7 @@ def split_plays(user_items, ratio, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("train")
-    parser.add_argument("--grid", nargs="+", default=GRID, metavar="L,P,A,B[,E[,T[,C[,D[,N]]]]]")
+    parser.add_argument("--grid", nargs="+", default=GRID, metavar="L,P,A,B[,E[,T[,C[,D[,N[,K]]]]]]")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
     plays = read_listens(args.train).user_items
@@ -67,10 +67,10 @@ def main():
     candidates = [("ease lambda 80", EASE(regularization=80))]
     for spec in args.grid:
         reg, dropout, user_exponent, popularity_exponent, *rest = map(float, spec.split(","))
-        penalty_exponent, target, prior, activity, neighbour = (rest + [1.0, 0.0, 0.0, 0.0, 0.0][len(rest) :])[:5]
+        penalty_exponent, target, prior, activity, neighbour, k = (rest + [1.0, 0.0, 0.0, 0.0, 0.0, 50][len(rest) :])[:6]
         model = EDLAE(
             reg, dropout, penalty_exponent, user_exponent, popularity_exponent, target_weight=target,
-            neighbour_weight=neighbour, prior_weight=prior, activity_exponent=activity,
+            neighbour_weight=neighbour, neighbours=int(k), prior_weight=prior, activity_exponent=activity,
         )
         candidates.append((f"edlae {spec}", model))
     for name, model in candidates:
