@@ -70,7 +70,8 @@ MODELS = {
     "edlae + popularity prior (t 1)": lambda: EDLAE(**{**PLAIN, "prior_weight": 1}),
     "edlae + debiasing by activity (d .05)": lambda: EDLAE(**{**PLAIN, "activity_exponent": 0.05}),
     "edlae + prior + debiasing by activity": lambda: EDLAE(neighbour_weight=0),
-    "edlae + prior + debiasing by activity + item-kNN (w .03, 50 neighbours; run's default)": lambda: EDLAE(),
+    "edlae + B's own kNN (w .03, 10 neighbours)": lambda: EDLAE(**{**PLAIN, "neighbour_weight": 0.03}),
+    "edlae + B's own kNN + prior + debiasing by activity (run's default)": lambda: EDLAE(),
 }
 
 

@@ -9,7 +9,7 @@ L is the regularization (a multiple of the mean gram diagonal), P the
 dropout, A the user exponent, B the popularity exponent, E the penalty
 exponent (1 when left out), T the target weight (0 when left out), C the
 prior weight, D the activity exponent and N the neighbour weight (all 0
-when left out), K the number of neighbours (50 when left out). The
+when left out), K the number of neighbours (10 when left out). The
 defaults came from the train files
 ../shared/data/jukebox/split-seed{0,1,2}/listen_count.txt: L, P, A, B
 first from seed0's, then E (with L and P) checked on all three, then T
@@ -79,7 +79,7 @@ def main():
     candidates = [("ease lambda 80", EASE(regularization=80))]
     for spec in args.grid:
         reg, dropout, user_exponent, popularity_exponent, *rest = map(float, spec.split(","))
-        penalty_exponent, target, prior, activity, neighbour, k = (rest + [1.0, 0.0, 0.0, 0.0, 0.0, 50][len(rest) :])[:6]
+        penalty_exponent, target, prior, activity, neighbour, k = (rest + [1.0, 0.0, 0.0, 0.0, 0.0, 10][len(rest) :])[:6]
         model = EDLAE(
             reg, dropout, penalty_exponent, user_exponent, popularity_exponent, target_weight=target,
             neighbour_weight=neighbour, neighbours=int(k), prior_weight=prior, activity_exponent=activity,

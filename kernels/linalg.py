@@ -98,22 +98,6 @@ def shift_scale_rows(scores, offsets, factors, factor_rows):
 
 
 @njit(cache=True, nogil=True)
-def accumulate_gram_rows(col_indptr, col_indices, col_data, indptr, indices, data, items, out):
-    """``out[r] += (X^T X)[items[r]]`` for every r: rows of the gram matrix, for the items listed.
-
-    # Assumes: X given both as CSC (col_*) and as CSR; out (len(items), n_items) C-contiguous.
-    """
-    for r in range(items.shape[0]):
-        i = items[r]
-        row = out[r]
-        for p in range(col_indptr[i], col_indptr[i + 1]):
-            u = col_indices[p]
-            w = col_data[p]
-            for q in range(indptr[u], indptr[u + 1]):
-                row[indices[q]] += w * data[q]
-
-
-@njit(cache=True, nogil=True)
 def select_row_neighbours(rows, exclude, columns, values):
     """The k = columns.shape[1] largest entries of each row but one, ties to the lower column, in no set order.
 

@@ -21,8 +21,7 @@ def kernels_after_fit():
     """The kernels that run after the fit, each with empty arguments of its real call's types."""
     from .kernels.format import measure_lines, write_lines
     from .kernels.linalg import (
-        accumulate_gram_rows, add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, select_row_neighbours,
-        shift_scale_rows,
+        add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, select_row_neighbours, shift_scale_rows,
     )
     from .kernels.parse import lookup_tokens
     from .kernels.topk import select_topk_unseen
@@ -31,8 +30,6 @@ def kernels_after_fit():
     return [
         (finish_ease_tiles, (np.zeros((1, 1), f32), np.ones(1, f32), np.zeros(0, i64))),
         # EDLAE's item-kNN, at the end of its fit.
-        (accumulate_gram_rows, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros(1, i64), np.zeros(0, i32),
-                                np.zeros(0, f32), np.zeros(0, i32), np.zeros((0, 1), f32))),
         (select_row_neighbours, (np.zeros((0, 2), f32), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
         (add_normalized_rows, (np.zeros((1, 1), f32), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32), f32(0))),
         (lookup_tokens, (np.full(1, -1, i32), np.zeros(0, u8), np.zeros(1, i64), np.zeros(0, u64),
