@@ -17,17 +17,18 @@ with the rest fixed (0.1, 0.3, 0.6, 1 on seed0's; 0.05, 0.1, 0.15 on
 seed1's and seed2's; 0.1 best or within 0.0001 everywhere), and with
 T on, B 0.15 / 0.25 and L 3 / 6 (T 0.15) re-checked: all lower on all three.
 
-C, D, N and K (run's defaults 1, 0.05, 0.03, 50) came last, with L, P,
+C, D, N and K (run's defaults 1, 0.05, 0.03, 10) came last, with L, P,
 A, B, E at their defaults and T 0: C and D first on all three files, then
-N (and RP3beta's own exponents, in a scratch script) on all three, then
-the whole grid below re-checked on all three; EDLAE's docstring gives
-every number. The last check, in the order printed (ease first):
+N and K (first for an RP3beta kNN, since replaced by B's own, which won on
+every file) on all three, then L, P, A, B and the neighbours of the
+chosen point re-checked on all three; EDLAE's docstring gives every
+number. The last check, in the order printed (ease first):
 
-    4,0.8,0.5,0.2,0.75,0,0,0,0       0.2400 0.2408 0.2395  (EDLAE alone)
-    4,0.8,0.5,0.2,0.75,0,0,0,0.03    0.2405 0.2413 0.2397
-    4,0.8,0.5,0.2,0.75,0,1,0.05,0    0.2417 0.2428 0.2416
-    4,0.8,0.5,0.2,0.75,0,1,0.05,0.03 0.2422 0.2433 0.2419  (run's default)
-    ... with N 0.05 / 0.02, K 100 / 25, C 0.7 / 1.3, D 0.03 / 0.08: none higher on all three.
+    4,0.8,0.5,0.2,0.75,0,0,0,0          0.2400 0.2408 0.2395  (EDLAE alone)
+    4,0.8,0.5,0.2,0.75,0,0,0,0.03,10    0.2418 0.2425 0.2412
+    4,0.8,0.5,0.2,0.75,0,1,0.05,0       0.2417 0.2428 0.2416
+    4,0.8,0.5,0.2,0.75,0,1,0.05,0.03,10 0.2433 0.2442 0.2427  (run's default)
+    ... with K 5 / 20, N 0.02 / 0.04: none higher on any file.
 """
 
 import argparse

@@ -117,7 +117,7 @@ def test_edlae_is_registered_and_the_default():
         model.regularization, model.dropout, model.penalty_exponent, model.user_exponent, model.popularity_exponent,
         model.target_weight, model.neighbour_weight, model.neighbours, model.prior_weight, model.activity_exponent,
     )
-    assert defaults == (4.0, 0.8, 0.75, 0.5, 0.2, 0.0, 0.03, 10, 1.0, 0.05)
+    assert defaults == (4.0, 0.85, 0.75, 0.4, 0.2, 0.0, 0.03, 10, 1.0, 0.05)
     options = build_parser().parse_args([
         "run", "--example", "--prior-weight", "0.5", "--activity-exponent", "-0.1", "--neighbour-weight", "0.1",
         "--neighbours", "20",

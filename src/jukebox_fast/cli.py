@@ -106,7 +106,7 @@ def _add_model_options(parser):
     )
     parser.add_argument(
         "--dropout", type=_unit_float, default=None, metavar="P",
-        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.8)",
+        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.85)",
     )
     parser.add_argument(
         "--penalty-exponent", type=_nonnegative_float, default=None, metavar="E",
@@ -115,7 +115,7 @@ def _add_model_options(parser):
     )
     parser.add_argument(
         "--user-exponent", type=float, default=None, metavar="A",
-        help="edlae: a user with n songs weighs n**-A in X^T X (default: 0.5; 0 weighs users equally)",
+        help="edlae: a user with n songs weighs n**-A in X^T X (default: 0.4; 0 weighs users equally)",
     )
     parser.add_argument(
         "--popularity-exponent", type=_nonnegative_float, default=None, metavar="B",

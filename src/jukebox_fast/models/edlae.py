@@ -333,9 +333,9 @@ class EDLAE(ItemItemRecommender):
     def __init__(
         self,
         regularization=4.0,
-        dropout=0.8,
+        dropout=0.85,
         penalty_exponent=0.75,
-        user_exponent=0.5,
+        user_exponent=0.4,
         popularity_exponent=0.2,
         target_weight=0.0,
         neighbour_weight=0.03,
