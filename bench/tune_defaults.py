@@ -18,17 +18,21 @@ seed1's and seed2's; 0.1 best or within 0.0001 everywhere), and with
 T on, B 0.15 / 0.25 and L 3 / 6 (T 0.15) re-checked: all lower on all three.
 
 C, D, N and K (run's defaults 1, 0.05, 0.03, 10) came last, with L, P,
-A, B, E at their defaults and T 0: C and D first on all three files, then
-N and K (first for an RP3beta kNN, since replaced by B's own, which won on
-every file) on all three, then L, P, A, B and the neighbours of the
-chosen point re-checked on all three; EDLAE's docstring gives every
-number. The last check, in the order printed (ease first):
+A, B, E at their defaults then (4, 0.8, 0.5, 0.2, 0.75) and T 0: C and D
+first on all three files, then N and K (first for an RP3beta kNN, since
+replaced by B's own, which won on every file) on all three, then L, P, A,
+B, C, D re-checked one at a time on all three: P 0.85 and A 0.4 gained on
+every file, together too, and became the defaults. EDLAE's docstring gives
+every number. The last checks, in the order printed (ease first):
 
-    4,0.8,0.5,0.2,0.75,0,0,0,0          0.2400 0.2408 0.2395  (EDLAE alone)
-    4,0.8,0.5,0.2,0.75,0,0,0,0.03,10    0.2418 0.2425 0.2412
-    4,0.8,0.5,0.2,0.75,0,1,0.05,0       0.2417 0.2428 0.2416
-    4,0.8,0.5,0.2,0.75,0,1,0.05,0.03,10 0.2433 0.2442 0.2427  (run's default)
-    ... with K 5 / 20, N 0.02 / 0.04: none higher on any file.
+    4,0.8,0.5,0.2,0.75,0,0,0,0           0.2400 0.2408 0.2395  (EDLAE alone)
+    4,0.8,0.5,0.2,0.75,0,0,0,0.03,10     0.2418 0.2425 0.2412
+    4,0.8,0.5,0.2,0.75,0,1,0.05,0        0.2417 0.2428 0.2416
+    4,0.8,0.5,0.2,0.75,0,1,0.05,0.03,10  0.2433 0.2442 0.2427
+    4,0.85,0.4,0.2,0.75,0,1,0.05,0.03,10 0.2443 0.2452 0.2435  (run's default)
+    ... at P 0.8, A 0.5: K 5 / 20, N 0.02 / 0.04, L 3 / 5, P 0.75, A 0.3 / 0.6,
+    B 0.15 / 0.25, C 0.7 / 1.3, D 0.03 / 0.08; at P 0.85, A 0.4: L 5, P 0.9,
+    C 1.3 with D 0.08: none higher on every file.
 """
 
 import argparse
@@ -53,6 +57,9 @@ GRID = [
     "2,0.89,0.5,0.2,0.5",
     "4,0.8,0.5,0.2,0.75,0.1",
     "4,0.8,0.5,0.2,0.75,0.3",
+    "4,0.8,0.5,0.2,0.75,0,1,0.05,0,10",
+    "4,0.8,0.5,0.2,0.75,0,1,0.05,0.03,10",
+    "4,0.85,0.4,0.2,0.75,0,1,0.05,0.03,10",
 ]
 
 

@@ -128,12 +128,12 @@ def _add_model_options(parser):
     )
     parser.add_argument(
         "--neighbour-weight", type=_nonnegative_float, default=None, metavar="W",
-        help="edlae: an item-kNN matrix (RP3beta-like, rows summing to 1) is added to B at W times B's mean "
-        "entry (default: 0.03; 0 turns it off)",
+        help="edlae: each song's strongest links in B (its row's largest entries, normalised to sum to 1) are "
+        "added back at W times B's mean entry (default: 0.03; 0 turns it off)",
     )
     parser.add_argument(
         "--neighbours", type=_positive_int, default=None, metavar="K",
-        help="edlae: songs kept in each row of the item-kNN matrix (default: 50)",
+        help="edlae: links kept per song for --neighbour-weight (default: 10)",
     )
     parser.add_argument(
         "--prior-weight", type=_nonnegative_float, default=None, metavar="C",
