@@ -46,24 +46,35 @@ class Popularity(ItemItemRecommender):
         return out, None
 
 
+# The additions after the inverse, off: the rows with PLAIN measure the model as it was before them.
+PLAIN = dict(neighbour_weight=0, prior_weight=0, activity_exponent=0)
+# p and the user exponent before they were re-tuned with the additions (0.85 and 0.4 now).
+BEFORE = dict(dropout=0.8, user_exponent=0.5)
+
 MODELS = {
     "popularity": lambda: Popularity(),
     "ease (lambda 100)": lambda: EASE(regularization=100),
     "ease, log weights (lambda 30)": lambda: EASE(regularization=30, weighting="log"),
     "ease + popularity^-.1 (edlae p 0, lambda 2.25 x mean diag)": lambda: EDLAE(
-        regularization=2.25, dropout=0, user_exponent=0, popularity_exponent=0.1
+        regularization=2.25, dropout=0, user_exponent=0, popularity_exponent=0.1, **PLAIN
     ),
     "edlae p .5 (lambda 2.25 x mean diag)": lambda: EDLAE(
-        regularization=2.25, dropout=0.5, penalty_exponent=1, user_exponent=0, popularity_exponent=0
+        regularization=2.25, dropout=0.5, penalty_exponent=1, user_exponent=0, popularity_exponent=0, **PLAIN
     ),
     "edlae p .5 + user weights n^-.5 (lambda 2.25)": lambda: EDLAE(
-        regularization=2.25, dropout=0.5, penalty_exponent=1, popularity_exponent=0
+        regularization=2.25, dropout=0.5, penalty_exponent=1, user_exponent=0.5, popularity_exponent=0, **PLAIN
     ),
     "edlae p .5 + user weights + popularity^-.2 (lambda 6)": lambda: EDLAE(
-        regularization=6, dropout=0.5, penalty_exponent=1
+        regularization=6, dropout=0.5, penalty_exponent=1, user_exponent=0.5, **PLAIN
     ),
-    "edlae p .8, penalty ~ G_jj^.75 + user weights + popularity^-.2 (lambda 4)": lambda: EDLAE(target_weight=0),
-    "edlae + targets 1 + .1 log(count) (run's default)": lambda: EDLAE(),
+    "edlae p .8, penalty ~ G_jj^.75 + user weights + popularity^-.2 (lambda 4)": lambda: EDLAE(**BEFORE, **PLAIN),
+    "edlae + targets 1 + .1 log(count)": lambda: EDLAE(target_weight=0.1, **BEFORE, **PLAIN),
+    "edlae + popularity prior (t 1)": lambda: EDLAE(**BEFORE, **{**PLAIN, "prior_weight": 1}),
+    "edlae + debiasing by activity (d .05)": lambda: EDLAE(**BEFORE, **{**PLAIN, "activity_exponent": 0.05}),
+    "edlae + prior + debiasing by activity": lambda: EDLAE(**BEFORE, neighbour_weight=0),
+    "edlae + B's own kNN (w .03, 10 neighbours)": lambda: EDLAE(**BEFORE, **{**PLAIN, "neighbour_weight": 0.03}),
+    "edlae + B's own kNN + prior + debiasing by activity": lambda: EDLAE(**BEFORE),
+    "edlae p .85, user weights n^-.4 + B's own kNN + prior + debiasing by activity (run's default)": lambda: EDLAE(),
 }
 
 

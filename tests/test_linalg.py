@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 
 from jukebox_fast import EASE, weigh
 from jukebox_fast.data import as_user_items
-from jukebox_fast.kernels.linalg import multiply_sparse_dense
+from jukebox_fast.kernels.linalg import (
+    add_normalized_rows, multiply_sparse_dense, select_row_neighbours, shift_scale_rows,
+)
 from jukebox_fast.models.ease import gram_matrix, solve_ease
 
 
@@ -46,6 +48,62 @@ def test_sparse_times_dense(n_rows, n_items, m, density, seed):
     out = np.full((n_rows, m), np.nan, np.float32)
     multiply_sparse_dense(X.indptr, X.indices, X.data, dense, out)
     np.testing.assert_allclose(out, X.toarray() @ dense, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 40), st.integers(0, 10), st.integers(1, 40), st.integers(0, 4), st.integers(0, 2**16))
+def test_select_row_neighbours(n, n_rows, k, levels, seed):
+    k = min(k, n - 1)
+    rng = np.random.default_rng(seed)
+    # Few distinct levels: many ties, which go to the lower column.
+    rows = (rng.integers(0, levels + 1, (n_rows, n)) if levels else rng.random((n_rows, n))).astype(np.float32)
+    exclude = rng.integers(0, n, n_rows).astype(np.int32)
+    expected_columns = []
+    for r in range(n_rows):
+        key = rows[r].astype(np.float64)
+        key[exclude[r]] = -np.inf
+        expected_columns.append(np.sort(np.lexsort((np.arange(n), -key))[:k]))
+    given_rows = rows.copy()
+    columns = np.full((n_rows, k), -7, np.int32)
+    values = np.full((n_rows, k), np.nan, np.float32)
+    select_row_neighbours(given_rows, exclude, columns, values)
+    for r in range(n_rows):
+        np.testing.assert_array_equal(np.sort(columns[r]), expected_columns[r])
+        np.testing.assert_array_equal(values[r], rows[r, columns[r]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 8), st.integers(0, 2**16))
+def test_add_normalized_rows(n, k, seed):
+    rng = np.random.default_rng(seed)
+    out = rng.standard_normal((n, n)).astype(np.float32)
+    rows = rng.permutation(n)[: rng.integers(0, n + 1)].astype(np.int32)
+    columns = np.array([rng.permutation(n + k)[:k] for _ in rows], np.int32).reshape(rows.size, k)
+    columns[columns >= n] = -1  # some past the end
+    values = rng.random((rows.size, k)).astype(np.float32)
+    if rows.size:
+        values[0] = 0  # a row summing to 0 adds nothing
+    expected = out.astype(np.float64)
+    for r, i in enumerate(rows):
+        keep = columns[r] >= 0
+        total = values[r, keep].sum(dtype=np.float64)
+        if total > 0:
+            expected[i, columns[r, keep]] += 0.7 * values[r, keep] / total
+    add_normalized_rows(out, rows, columns, values, np.float32(0.7))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 40), st.integers(1, 70), st.integers(1, 5), st.integers(0, 2**16))
+def test_shift_scale_rows(n_rows, m, n_factor_rows, seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal((n_rows, m)).astype(np.float32)
+    offsets = rng.standard_normal(m).astype(np.float32)
+    factors = rng.random((n_factor_rows, m)).astype(np.float32)
+    factor_rows = rng.integers(0, n_factor_rows, n_rows).astype(np.int32)
+    expected = (scores.astype(np.float64) + offsets) * factors[factor_rows]
+    shift_scale_rows(scores, offsets, factors, factor_rows)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("n_items", [1, 2, 63, 64, 65, 200])

@@ -106,7 +106,7 @@ def _add_model_options(parser):
     )
     parser.add_argument(
         "--dropout", type=_unit_float, default=None, metavar="P",
-        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.8)",
+        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.85)",
     )
     parser.add_argument(
         "--penalty-exponent", type=_nonnegative_float, default=None, metavar="E",
@@ -115,7 +115,7 @@ def _add_model_options(parser):
     )
     parser.add_argument(
         "--user-exponent", type=float, default=None, metavar="A",
-        help="edlae: a user with n songs weighs n**-A in X^T X (default: 0.5; 0 weighs users equally)",
+        help="edlae: a user with n songs weighs n**-A in X^T X (default: 0.4; 0 weighs users equally)",
     )
     parser.add_argument(
         "--popularity-exponent", type=_nonnegative_float, default=None, metavar="B",
@@ -125,6 +125,25 @@ def _add_model_options(parser):
         "--target-weight", type=_nonnegative_float, default=None, metavar="T",
         help="edlae: learn to reproduce plays + T * log(count), so often played songs are stronger targets "
         "(default: 0; 0.1 gains about +0.0006 NDCG@100 for a sparse x dense product and a second n x n matrix)",
+    )
+    parser.add_argument(
+        "--neighbour-weight", type=_nonnegative_float, default=None, metavar="W",
+        help="edlae: each song's strongest links in B (its row's largest entries, normalised to sum to 1) are "
+        "added back at W times B's mean entry (default: 0.03; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--neighbours", type=_positive_int, default=None, metavar="K",
+        help="edlae: links kept per song for --neighbour-weight (default: 10)",
+    )
+    parser.add_argument(
+        "--prior-weight", type=_nonnegative_float, default=None, metavar="C",
+        help="edlae: every score gets C times the mean user's residual score added, a popularity prior that "
+        "matters most for users with few plays (default: 1; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--activity-exponent", type=float, default=None, metavar="D",
+        help="edlae: a user with n songs has scores divided by (1 + plays of the song)**(D log(n / mean n)), "
+        "so heavy listeners get fewer popular songs (default: 0.05; 0 debiases everyone alike)",
     )
     parser.add_argument(
         "--weighting", choices=WEIGHTINGS, default="binary",

@@ -87,16 +87,28 @@ class ItemItemRecommender:
         n_threads = parallel.get_num_threads()
         block_rows = max(8, _BLOCK_BYTES // (4 * self.n_items))
         ensure_memory(4 * n_threads * block_rows * self.n_items, "scoring", "use fewer threads")
+        adjustment = self._score_adjustment(np.diff(X_indptr))
         shares = parallel.split_by_work(X_indptr, n_threads)
         parallel.run_tasks(
             self._recommend_rows,
-            [(X_indptr, X_indices, X.data, lo, hi, block_rows, filter_seen, indices, scores) for lo, hi in shares],
+            [
+                (X_indptr, X_indices, X.data, lo, hi, block_rows, filter_seen, indices, scores, adjustment)
+                for lo, hi in shares
+            ],
         )
         return indices, scores
 
-    def _recommend_rows(self, X_indptr, X_indices, X_data, lo, hi, block_rows, filter_seen, indices, scores):
+    def _score_adjustment(self, n_plays):
+        """None, or ``(offsets, factors, factor_rows)``: row u's scores become ``(X_u B + offsets) * factors[factor_rows[u]]``.
+
+        ``n_plays`` holds the number of songs of each row to score. Models
+        whose scores are just X B keep this default.
+        """
+        return None
+
+    def _recommend_rows(self, X_indptr, X_indices, X_data, lo, hi, block_rows, filter_seen, indices, scores, adjustment):
         """Score rows lo..hi-1 a block at a time and keep each row's top k; one thread's share."""
-        from ..kernels.linalg import multiply_sparse_dense
+        from ..kernels.linalg import multiply_sparse_dense, shift_scale_rows
         from ..kernels.topk import select_topk_unseen
 
         block = np.empty((min(block_rows, hi - lo), self.n_items), np.float32)
@@ -106,6 +118,9 @@ class ItemItemRecommender:
             cols = X_indices[X_indptr[a] : X_indptr[b]]
             view = block[: b - a]
             multiply_sparse_dense(indptr, cols, X_data[X_indptr[a] : X_indptr[b]], self.item_weights_, view)
+            if adjustment is not None:
+                offsets, factors, factor_rows = adjustment
+                shift_scale_rows(view, offsets, factors, factor_rows[a:b])
             cold = np.flatnonzero(indptr[1:] == indptr[:-1])
             if cold.size:  # no plays, nothing personal: rank by popularity
                 view[cold] = self.item_popularity_
