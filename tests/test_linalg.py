@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from jukebox_fast import EASE, weigh
 from jukebox_fast.data import as_user_items
 from jukebox_fast.kernels.linalg import (
-    add_normalized_rows, multiply_sparse_dense, select_row_neighbours, shift_scale_rows,
+    add_normalized_rows, multiply_sparse_dense, shift_scale_rows,
 )
 from jukebox_fast.models.ease import gram_matrix, solve_ease
 
@@ -48,28 +48,6 @@ def test_sparse_times_dense(n_rows, n_items, m, density, seed):
     out = np.full((n_rows, m), np.nan, np.float32)
     multiply_sparse_dense(X.indptr, X.indices, X.data, dense, out)
     np.testing.assert_allclose(out, X.toarray() @ dense, rtol=1e-5, atol=1e-5)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(2, 40), st.integers(0, 10), st.integers(1, 40), st.integers(0, 4), st.integers(0, 2**16))
-def test_select_row_neighbours(n, n_rows, k, levels, seed):
-    k = min(k, n - 1)
-    rng = np.random.default_rng(seed)
-    # Few distinct levels: many ties, which go to the lower column.
-    rows = (rng.integers(0, levels + 1, (n_rows, n)) if levels else rng.random((n_rows, n))).astype(np.float32)
-    exclude = rng.integers(0, n, n_rows).astype(np.int32)
-    expected_columns = []
-    for r in range(n_rows):
-        key = rows[r].astype(np.float64)
-        key[exclude[r]] = -np.inf
-        expected_columns.append(np.sort(np.lexsort((np.arange(n), -key))[:k]))
-    given_rows = rows.copy()
-    columns = np.full((n_rows, k), -7, np.int32)
-    values = np.full((n_rows, k), np.nan, np.float32)
-    select_row_neighbours(given_rows, exclude, columns, values)
-    for r in range(n_rows):
-        np.testing.assert_array_equal(np.sort(columns[r]), expected_columns[r])
-        np.testing.assert_array_equal(values[r], rows[r, columns[r]])
 
 
 @settings(max_examples=40, deadline=None)

@@ -24,7 +24,7 @@ assert main(["run", "--example", "-q", "-o", sys.argv[1], "--threads", "2"]) == 
 # finish_ease_tiles and the item-kNN kernels run inside the fit, which on this tiny log may end before
 # the helper process has compiled them: then the run compiles them too. Everything after the fit
 # waits for the helper.
-IN_FIT = {"finish_ease_tiles", "select_row_neighbours", "add_normalized_rows"}
+IN_FIT = {"finish_ease_tiles", "select_topk_unseen", "add_normalized_rows"}
 after = [kernel for kernel, _ in kernels_after_fit() if kernel.py_func.__name__ not in IN_FIT]
 misses = {kernel.py_func.__name__: sum(kernel.stats.cache_misses.values()) for kernel in after}
 hits = {kernel.py_func.__name__: sum(kernel.stats.cache_hits.values()) for kernel in after}

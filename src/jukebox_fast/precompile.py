@@ -21,7 +21,7 @@ def kernels_after_fit():
     """The kernels that run after the fit, each with empty arguments of its real call's types."""
     from .kernels.format import measure_lines, write_lines
     from .kernels.linalg import (
-        add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, select_row_neighbours, shift_scale_rows,
+        add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, shift_scale_rows,
     )
     from .kernels.parse import lookup_tokens
     from .kernels.topk import select_topk_unseen
@@ -29,13 +29,12 @@ def kernels_after_fit():
     i32, i64, u8, u64, f32 = np.int32, np.int64, np.uint8, np.uint64, np.float32
     return [
         (finish_ease_tiles, (np.zeros((1, 1), f32), np.ones(1, f32), np.zeros(0, i64))),
-        # EDLAE's item-kNN, at the end of its fit.
-        (select_row_neighbours, (np.zeros((0, 2), f32), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
+        # EDLAE's item-kNN, at the end of its fit; the top-k also serves the recommendations.
+        (select_topk_unseen, (np.zeros((0, 1), f32), np.zeros(1, i64), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
         (add_normalized_rows, (np.zeros((1, 1), f32), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32), f32(0))),
         (lookup_tokens, (np.full(1, -1, i32), np.zeros(0, u8), np.zeros(1, i64), np.zeros(0, u64),
                          np.zeros(0, u8), np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, u64), np.zeros(0, i64))),
         (multiply_sparse_dense, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros((1, 1), f32), np.zeros((0, 1), f32))),
-        (select_topk_unseen, (np.zeros((0, 1), f32), np.zeros(1, i64), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
         (shift_scale_rows, (np.zeros((0, 1), f32), np.zeros(1, f32), np.zeros((1, 1), f32), np.zeros(0, i32))),
         (measure_lines, (np.zeros(1, i64), np.zeros(1, i64), np.zeros((0, 1), i32), np.zeros(0, i64))),
         (write_lines, (np.zeros(0, u8), np.zeros(1, i64), np.zeros(0, u8), np.zeros(1, i64), np.zeros((0, 1), i32),

@@ -196,7 +196,8 @@ def add_neighbours(weights, weight, neighbours):
     neighbours : int
         Entries kept in each row of W.
     """
-    from ..kernels.linalg import add_normalized_rows, select_row_neighbours
+    from ..kernels.linalg import add_normalized_rows
+    from ..kernels.topk import select_topk_unseen
 
     n = weights.shape[0]
     neighbours = min(neighbours, n - 1)
@@ -206,8 +207,13 @@ def add_neighbours(weights, weight, neighbours):
     values = np.empty((n, neighbours), np.float32)
     rows = np.arange(n, dtype=np.int32)
     shares = parallel.split(n, parallel.get_num_threads())
+    # A row's neighbours are its top entries with its own song (the diagonal) left out as if played.
+    diagonal_indptr = np.arange(n + 1, dtype=np.int64)
     parallel.run_tasks(
-        lambda lo, hi: select_row_neighbours(weights[lo:hi], rows[lo:hi], columns[lo:hi], values[lo:hi]), shares
+        lambda lo, hi: select_topk_unseen(
+            weights[lo:hi], diagonal_indptr[: hi - lo + 1], rows[lo:hi], columns[lo:hi], values[lo:hi]
+        ),
+        shares,
     )
     np.maximum(values, 0, out=values)
     used = int(np.count_nonzero(values.sum(1, dtype=np.float64) > 0))
