@@ -51,7 +51,7 @@ def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
 def run(listens_path, user_ids_path, model, k=100, log=print):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer."""
     timer = PhaseTimer()
-    # On a first run, a second process compiles the kernels after the fit while this one reads and fits.
+    # On a first run, a second process compiles the kernels of the fit and after it while this one reads.
     compiling = start_precompiling()
     with timer("read"):
         interactions = read_listens(listens_path)
@@ -63,6 +63,7 @@ def run(listens_path, user_ids_path, model, k=100, log=print):
         f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
     )
     with timer("fit"):
+        compiling.before_fit()
         model.fit(interactions.user_items)
     compiling.join()
     text = recommend_for_file(interactions, model, user_ids, k, timer, log)

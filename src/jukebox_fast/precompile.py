@@ -1,13 +1,14 @@
 """Compile (or load from the disk cache) the kernels of a later phase while an earlier one runs.
 
 A first run on a machine compiles every kernel. When the kernels that run
-after the fit are not in Numba's disk cache yet, a second process compiles
-them into it from the start, on the core the reading and its own compiles
-leave idle; Numba compiles one function at a time per process, so a thread
-could only have used the GIL-free LAPACK solve. When they are cached, a
-thread loads them during the fit. Each kernel is called on empty arrays of
-exactly the types the real call passes, so the real call finds its compiled
-version ready.
+from the fit on are not in Numba's disk cache yet, a second process
+compiles them into it from the start, on the core the reading and its own
+compiles leave idle (Numba compiles one function at a time per process);
+the fit waits for it, because the LAPACK solve wants every core and a
+compiling process beside it slows the solve down more than the wait costs.
+When they are cached, a thread loads them during the fit. Each kernel is
+called on empty arrays of exactly the types the real call passes, so the
+real call finds its compiled version ready.
 """
 
 import subprocess
@@ -17,17 +18,19 @@ import threading
 import numpy as np
 
 
-def kernels_after_fit():
-    """The kernels that run after the fit, each with empty arguments of its real call's types."""
+def kernels_from_fit():
+    """The kernels that run from the fit on, each with empty arguments of its real call's types."""
     from .kernels.format import measure_lines, write_lines
     from .kernels.linalg import (
-        add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, shift_scale_rows,
+        accumulate_gram, add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, shift_scale_rows,
     )
     from .kernels.parse import lookup_tokens
     from .kernels.topk import select_topk_unseen
 
     i32, i64, u8, u64, f32 = np.int32, np.int64, np.uint8, np.uint64, np.float32
     return [
+        (accumulate_gram, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros(1, i64), np.zeros(0, i32),
+                           np.zeros(0, f32), np.zeros((0, 0), f32), 0, 1, True)),
         (finish_ease_tiles, (np.zeros((1, 1), f32), np.ones(1, f32), np.zeros(0, i64))),
         # EDLAE's item-kNN, at the end of its fit; the top-k also serves the recommendations.
         (select_topk_unseen, (np.zeros((0, 1), f32), np.zeros(1, i64), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
@@ -42,9 +45,9 @@ def kernels_after_fit():
     ]
 
 
-def compile_after_fit():
-    """Compile, or load from the cache, every kernel of ``kernels_after_fit``."""
-    for kernel, args in kernels_after_fit():
+def compile_from_fit():
+    """Compile, or load from the cache, every kernel of ``kernels_from_fit``."""
+    for kernel, args in kernels_from_fit():
         kernel(*args)
 
 
@@ -57,20 +60,36 @@ def _cached(kernel):
 
 
 class _Process:
+    """The compiling process: the fit waits for it."""
+
     def __init__(self, process):
         self.process = process
+
+    def before_fit(self):
+        self.process.wait()
 
     def join(self):
         self.process.wait()
 
 
+class _Thread(threading.Thread):
+    """The loading thread: it runs during the fit, while LAPACK holds no GIL."""
+
+    def before_fit(self):
+        pass
+
+
 def start_precompiling():
-    """Start getting the after-fit kernels ready; returns a handle whose ``join()`` waits for it."""
+    """Start getting the kernels of the fit and after it ready.
+
+    Returns a handle: call ``before_fit()`` before the fit and ``join()``
+    after it; each waits for what must be ready by then.
+    """
     from . import parallel
 
-    if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_after_fit()):
+    if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_from_fit()):
         try:
-            code = "from jukebox_fast.precompile import compile_after_fit; compile_after_fit()"
+            code = "from jukebox_fast.precompile import compile_from_fit; compile_from_fit()"
             return _Process(
                 subprocess.Popen(
                     [sys.executable, "-c", code],
@@ -82,10 +101,10 @@ def start_precompiling():
 
     def load_all():
         try:
-            compile_after_fit()
+            compile_from_fit()
         except Exception:  # the real call will compile, and raise, on its own
             pass
 
-    thread = threading.Thread(target=load_all, name="jukebox_fast-precompile", daemon=True)
+    thread = _Thread(target=load_all, name="jukebox_fast-precompile", daemon=True)
     thread.start()
     return thread
