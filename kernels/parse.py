@@ -3,7 +3,7 @@
 The front end cuts the bytes into chunks at line boundaries and runs
 ``count_lines`` and then ``parse_chunk`` on every chunk, one chunk per
 thread. ``factorize_tokens`` maps tokens to dense indices in order of first
-appearance; ``bucket_rows`` and ``sort_rows`` turn (row, col, value)
+appearance; ``bucket_rows`` and ``merge_repeats`` turn (row, col, value)
 triples into sorted CSR rows with repeated pairs summed.
 
 Kernels here are serial and release the GIL (``nogil=True``); the front
