@@ -1,10 +1,9 @@
-"""Dense-from-sparse products and the in-place EASE finish.
+"""Dense-from-sparse products, the in-place EASE finish and the row updates of EDLAE's additions.
 
 Serial kernels that release the GIL; each takes the share of the work one
 thread does (a stride of items, a range of rows, a list of tiles).
 """
 
-import numpy as np
 from numba import njit
 
 # Tiles of the in-place finish: 16 x 16 keeps the pages a tile and its mirror touch few

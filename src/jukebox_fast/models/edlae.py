@@ -374,22 +374,19 @@ class EDLAE(ItemItemRecommender):
             raise ValueError(f"regularization must be positive, got {regularization!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if not penalty_exponent >= 0 or not np.isfinite(penalty_exponent):
-            raise ValueError(f"penalty_exponent must be a finite number >= 0, got {penalty_exponent!r}")
         if not popularity_exponent >= 0:
             raise ValueError(f"popularity_exponent must be >= 0, got {popularity_exponent!r}")
-        if not np.isfinite(user_exponent):
-            raise ValueError(f"user_exponent must be a finite number, got {user_exponent!r}")
-        if not target_weight >= 0 or not np.isfinite(target_weight):
-            raise ValueError(f"target_weight must be a finite number >= 0, got {target_weight!r}")
-        if not neighbour_weight >= 0 or not np.isfinite(neighbour_weight):
-            raise ValueError(f"neighbour_weight must be a finite number >= 0, got {neighbour_weight!r}")
+        for name, value in (
+            ("penalty_exponent", penalty_exponent), ("target_weight", target_weight),
+            ("neighbour_weight", neighbour_weight), ("prior_weight", prior_weight),
+        ):
+            if not value >= 0 or not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        for name, value in (("user_exponent", user_exponent), ("activity_exponent", activity_exponent)):
+            if not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if isinstance(neighbours, bool) or int(neighbours) != neighbours or neighbours < 1:
             raise ValueError(f"neighbours must be a positive integer, got {neighbours!r}")
-        if not prior_weight >= 0 or not np.isfinite(prior_weight):
-            raise ValueError(f"prior_weight must be a finite number >= 0, got {prior_weight!r}")
-        if not np.isfinite(activity_exponent):
-            raise ValueError(f"activity_exponent must be a finite number, got {activity_exponent!r}")
         self.regularization = float(regularization)
         self.neighbour_weight = float(neighbour_weight)
         self.neighbours = int(neighbours)
