@@ -5,7 +5,7 @@ float32 score) << 32 | (2^32 - 1 - index), so a higher score wins and equal
 scores go to the lower index in a single integer comparison.
 
 A row costs three short passes. A bar is guessed from an even sample of
-the row (about 2k songs reach it). One branch-free, vectorised pass marks
+the row: its m-th best score, which about 2k songs reach. One branch-free, vectorised pass marks
 the songs that reach the bar in a byte mask, and the row's played songs
 are unmarked. The marked songs are then read 64 at a time: eight mask
 words fold into one 64-bit word whose set bits are visited directly, so
@@ -107,7 +107,7 @@ def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_score
     mask = np.zeros(64 * n_blocks, np.uint8)  # the padding past n_items stays 0
     words = mask.view(np.uint64)
     keys = np.empty(max(n_items, 1), np.uint64)
-    sample = np.empty(_SAMPLE, np.uint64)
+    best = np.empty(_SAMPLE, np.float32)
     step = n_items // _SAMPLE
     for r in range(scores.shape[0]):
         row = scores[r]
@@ -115,17 +115,19 @@ def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_score
         seen = seen_indices[seen_indptr[r] : seen_indptr[r + 1]]
         # The bar: the m-th best of an even sample, which about 2k songs of the row reach.
         m = 2 * k // step + 1 if step >= 8 else _SAMPLE
-        if m < _SAMPLE:
-            for s in range(_SAMPLE):
-                sample[s] = _rank_key(bits[s * step], s * step)
         while True:
             bar = np.float32(-np.inf)
-            if m < _SAMPLE:
-                _keep_largest(sample, np.int64(_SAMPLE), m)
-                worst = sample[0]
-                for p in range(1, m):
-                    worst = min(worst, sample[p])
-                bar = row[np.int64(_LOW - (worst & _LOW))]
+            if m < _SAMPLE:  # insert each sampled score into the m best so far: few get in
+                best[:m] = -np.inf
+                for s in range(_SAMPLE):
+                    score = row[s * step]
+                    if score > best[m - 1]:
+                        i = m - 1
+                        while i > 0 and best[i - 1] < score:
+                            best[i] = best[i - 1]
+                            i -= 1
+                        best[i] = score
+                bar = best[m - 1]
             for j in range(n_items):
                 mask[j] = row[j] >= bar
             for j in seen:

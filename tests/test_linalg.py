@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from jukebox_fast import EASE, weigh
 from jukebox_fast.data import as_user_items
 from jukebox_fast.kernels.linalg import (
-    add_normalized_rows, multiply_sparse_dense, shift_scale_rows,
+    add_normalized_rows, multiply_sparse_dense, quantize_rows, shift_scale_rows,
 )
 from jukebox_fast.models.ease import gram_matrix, solve_ease
 
@@ -48,6 +48,43 @@ def test_sparse_times_dense(n_rows, n_items, m, density, seed):
     out = np.full((n_rows, m), np.nan, np.float32)
     multiply_sparse_dense(X.indptr, X.indices, X.data, dense, out)
     np.testing.assert_allclose(out, X.toarray() @ dense, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 40), st.integers(1, 70), st.integers(1, 9), st.floats(0.0, 0.5), st.integers(0, 2**16))
+def test_sparse_times_scaled_int16_rows(n_rows, n_items, m, density, seed):
+    rng = np.random.default_rng(seed)
+    X = weigh(random_plays(n_rows, n_items, density, seed), "log") if n_rows else weigh(as_user_items(sp.csr_array((0, n_items))), "log")
+    dense = rng.integers(-32767, 32768, (n_items, m)).astype(np.int16)
+    scales = rng.random(n_items).astype(np.float32) / 1000
+    out = np.full((n_rows, m), np.nan, np.float32)
+    multiply_sparse_dense(X.indptr, X.indices, X.data, dense, out, scales)
+    expected = X.toarray() @ (scales[:, None].astype(np.float64) * dense)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(initial=1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 80), st.floats(1e-30, 1e30), st.integers(0, 2**16))
+def test_quantize_rows(n, m, magnitude, seed):
+    rng = np.random.default_rng(seed)
+    dense = (rng.standard_normal((n, m)) * magnitude).astype(np.float32)
+    dense[rng.random((n, m)) < 0.3] = 0
+    dense[0] = 0  # a row of zeros
+    if n > 1:
+        dense[1, 0] = -np.abs(dense[1]).max() - 1  # the largest |entry| negative
+    out, scales = np.zeros(dense.shape, np.int16), np.full(n, np.nan, np.float32)
+    lo = int(rng.integers(0, n + 1))
+    quantize_rows(dense, out, scales, 0, lo)
+    quantize_rows(dense, out, scales, lo, n)  # two shares, as two threads would do them
+    # The same float32 operations in NumPy, then the bound they promise.
+    top = np.abs(dense).max(axis=1)
+    np.testing.assert_array_equal(scales, top / np.float32(32767))
+    inverse = np.divide(np.float32(32767), top, out=np.zeros_like(top), where=top > 0)
+    np.testing.assert_array_equal(out, np.rint(dense * inverse[:, None]).astype(np.int16))
+    assert np.abs(out[top > 0]).max(axis=1).min(initial=32767) == 32767 and not out[top == 0].any()
+    # Half a step, plus float32 rounding of the scale and the product: 32767 * 2^-24 of a step each.
+    error = np.abs(dense.astype(np.float64) - scales[:, None].astype(np.float64) * out)
+    assert (error <= scales[:, None] * (0.5 + 2 * 32767 * 2.0**-24)).all()
 
 
 @settings(max_examples=40, deadline=None)
@@ -115,6 +152,25 @@ def test_ease_recommends_like_brute_force():
         best = np.sort(scores[r])[::-1][:20]
         np.testing.assert_allclose(chosen, best, rtol=1e-3, atol=1e-4)
         assert not set(indices[r]) & set(plays[[r]].indices)
+
+
+def test_recommend_scores_with_b_as_scaled_int16_rows():
+    plays = random_plays(90, 60, 0.1, 5)
+    model = EASE(regularization=10).fit(plays)
+    rows, scales = model.scoring_weights()
+    assert model.scoring_weights()[0] is rows  # made once per B
+    B = model.item_weights_
+    approx = scales[:, None].astype(np.float64) * rows
+    assert (np.abs(approx - B) <= scales[:, None] * 0.51).all()
+    _, scores = model.recommend(plays, k=60, filter_seen=False)
+    expected = np.sort(weigh(plays, "binary").toarray() @ approx, axis=1)[:, ::-1]
+    active = np.diff(plays.indptr) > 0  # rows without plays get the popular songs
+    np.testing.assert_allclose(scores[active], expected[active], rtol=1e-5, atol=1e-6)
+    model.item_weights_ = 2 * B  # a new B: made anew
+    new_rows, new_scales = model.scoring_weights()
+    assert new_rows is not rows
+    np.testing.assert_array_equal(new_rows, rows)
+    np.testing.assert_array_equal(new_scales, 2 * scales)
 
 
 def test_cold_rows_get_popular_songs_and_filter_seen_off_keeps_played():

@@ -22,11 +22,11 @@ def kernels_from_fit():
     """The kernels that run from the fit on, each with empty arguments of its real call's types."""
     from .kernels.format import measure_lines, write_lines
     from .kernels.linalg import (
-        accumulate_gram, add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, shift_scale_rows,
+        accumulate_gram, add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, quantize_rows, shift_scale_rows,
     )
     from .kernels.topk import select_topk_unseen
 
-    i32, i64, u8, f32 = np.int32, np.int64, np.uint8, np.float32
+    i16, i32, i64, u8, f32 = np.int16, np.int32, np.int64, np.uint8, np.float32
     return [
         (accumulate_gram, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros(1, i64), np.zeros(0, i32),
                            np.zeros(0, f32), np.zeros((0, 0), f32), 0, 1, True)),
@@ -34,7 +34,9 @@ def kernels_from_fit():
         # EDLAE's item-kNN, at the end of its fit; the top-k also serves the recommendations.
         (select_topk_unseen, (np.zeros((0, 1), f32), np.zeros(1, i64), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
         (add_normalized_rows, (np.zeros((1, 1), f32), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32), f32(0))),
-        (multiply_sparse_dense, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros((1, 1), f32), np.zeros((0, 1), f32))),
+        (quantize_rows, (np.zeros((0, 1), f32), np.zeros((0, 1), i16), np.zeros(0, f32), 0, 0)),
+        (multiply_sparse_dense, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros((1, 1), i16), np.zeros((0, 1), f32),
+                                 np.zeros(1, f32))),
         (shift_scale_rows, (np.zeros((0, 1), f32), np.zeros(1, f32), np.zeros((1, 1), f32), np.zeros(0, i32))),
         (measure_lines, (np.zeros(1, i64), np.zeros(1, i64), np.zeros((0, 1), i32), np.zeros(0, i64))),
         (write_lines, (np.zeros(0, u8), np.zeros(1, i64), np.zeros(0, u8), np.zeros(1, i64), np.zeros((0, 1), i32),
