@@ -54,21 +54,26 @@ def recommend_for_file(interactions, model, user_ids, rows, k, timer, log=print)
 def run(listens_path, user_ids_path, model, k=100, log=print):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer."""
     timer = PhaseTimer()
-    # On a first run, a second process compiles the kernels of the fit and after it while this one reads.
+    # On a first run, a second process compiles the kernels of the fit and after it while this
+    # one reads; this one then takes its share of them (precompile.py).
     compiling = start_precompiling()
-    with timer("read"):
-        interactions = read_listens(listens_path)
-        user_ids = read_user_ids(user_ids_path)
-        rows = interactions.users.lookup(user_ids)
-    if len(user_ids) == 0:
-        warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
-    log(
-        f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
-        f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
-    )
-    with timer("fit"):
-        compiling.before_fit()
-        model.fit(interactions.user_items)
+    try:
+        with timer("read"):
+            interactions = read_listens(listens_path)
+            user_ids = read_user_ids(user_ids_path)
+            rows = interactions.users.lookup(user_ids)
+        if len(user_ids) == 0:
+            warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
+        log(
+            f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
+            f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
+        )
+        with timer("fit"):
+            compiling.before_fit()
+            model.fit(interactions.user_items)
+    except BaseException:
+        compiling.abandon()
+        raise
     compiling.join()
     text = recommend_for_file(interactions, model, user_ids, rows, k, timer, log)
     return text, timer

@@ -1,18 +1,25 @@
 """Compile (or load from the disk cache) the kernels of a later phase while an earlier one runs.
 
-A first run on a machine compiles every kernel. When the kernels that run
-from the fit on are not in Numba's disk cache yet, a second process
-compiles them into it from the start, on the core the reading and its own
-compiles leave idle (Numba compiles one function at a time per process);
-the fit waits for it, because the LAPACK solve wants every core and a
-compiling process beside it slows the solve down more than the wait costs.
-When they are cached, a thread loads them during the fit. Each kernel is
-called on empty arrays of exactly the types the real call passes, so the
-real call finds its compiled version ready.
+A first run on a machine compiles every kernel, and Numba compiles one
+function at a time in a process. When the kernels that run from the fit
+on are not in Numba's disk cache yet, a second process starts compiling
+them into it, first to last, while this one reads (and compiles the
+reader). Once read, this process takes them from the last one back, and
+the two meet in the middle: each claims a kernel before compiling it (a
+file created exclusively in a directory they share), so none is compiled
+twice. The fit then waits for the helper, because the LAPACK solve wants
+every core and a compiling process beside it slows the solve down more
+than the wait costs. When the kernels are cached, a thread loads them
+during the fit. Each kernel is called on empty arrays of exactly the
+types the real call passes, so the real call finds its compiled version
+ready.
 """
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -50,6 +57,24 @@ def compile_from_fit():
         kernel(*args)
 
 
+def compile_claimed(claims, backwards=False):
+    """Compile each kernel of ``kernels_from_fit`` (from the last one with ``backwards``) that no process has claimed.
+
+    A kernel is claimed by creating the file of its name in the directory
+    ``claims``; whoever creates it compiles it. Once the directory is gone,
+    nothing more is compiled.
+    """
+    kernels = kernels_from_fit()
+    for kernel, args in reversed(kernels) if backwards else kernels:
+        try:
+            os.close(os.open(os.path.join(claims, kernel.py_func.__name__), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the run has ended
+            return
+        kernel(*args)
+
+
 def _cached(kernel):
     # Numba's internal index of the kernel's cache file: empty when absent or stale.
     try:
@@ -59,16 +84,25 @@ def _cached(kernel):
 
 
 class _Process:
-    """The compiling process: the fit waits for it."""
+    """The compiling process: this one shares its list before the fit, and the fit waits for it."""
 
-    def __init__(self, process):
-        self.process = process
+    def __init__(self, process, claims):
+        self.process, self.claims = process, claims
 
     def before_fit(self):
-        self.process.wait()
+        try:
+            compile_claimed(self.claims, backwards=True)
+        finally:
+            self.join()
 
     def join(self):
         self.process.wait()
+        shutil.rmtree(self.claims, ignore_errors=True)
+
+    def abandon(self):
+        """The run failed: stop the helper now (Numba writes each cache file whole, by a rename)."""
+        self.process.kill()
+        self.join()
 
 
 class _Thread(threading.Thread):
@@ -77,26 +111,32 @@ class _Thread(threading.Thread):
     def before_fit(self):
         pass
 
+    def abandon(self):
+        pass  # a daemon thread: it ends with the process
+
 
 def start_precompiling():
     """Start getting the kernels of the fit and after it ready.
 
     Returns a handle: call ``before_fit()`` before the fit and ``join()``
-    after it; each waits for what must be ready by then.
+    after it; each waits for what must be ready by then. When the run
+    fails before ``join()``, call ``abandon()``.
     """
     from . import parallel
 
     if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_from_fit()):
+        claims = tempfile.mkdtemp(prefix="jukebox_fast-compiling-")
         try:
-            code = "from jukebox_fast.precompile import compile_from_fit; compile_from_fit()"
+            code = "import sys; from jukebox_fast.precompile import compile_claimed; compile_claimed(sys.argv[1])"
             return _Process(
                 subprocess.Popen(
-                    [sys.executable, "-c", code],
+                    [sys.executable, "-c", code, claims],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )
+                ),
+                claims,
             )
         except OSError:
-            pass  # no second process: a thread still overlaps the solve
+            shutil.rmtree(claims, ignore_errors=True)  # no second process: a thread still overlaps the solve
 
     def load_all():
         try:
