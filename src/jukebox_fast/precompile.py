@@ -106,10 +106,10 @@ class _Process:
 
 
 class _Thread(threading.Thread):
-    """The loading thread: it runs during the fit, while LAPACK holds no GIL."""
+    """The loading thread: started with the fit, it loads while LAPACK holds no GIL, not while the reader needs it."""
 
     def before_fit(self):
-        pass
+        self.start()
 
     def abandon(self):
         pass  # a daemon thread: it ends with the process
@@ -144,6 +144,4 @@ def start_precompiling():
         except Exception:  # the real call will compile, and raise, on its own
             pass
 
-    thread = _Thread(target=load_all, name="jukebox_fast-precompile", daemon=True)
-    thread.start()
-    return thread
+    return _Thread(target=load_all, name="jukebox_fast-precompile", daemon=True)
