@@ -2,9 +2,10 @@
 
     python bench/phases.py [LISTEN_COUNT] [--scale S] [--users-scale U]
 
-Without a file it uses the official log from ../shared when present, else a
-synthetic log of the same shape; ``--scale`` multiplies the songs and
-``--users-scale`` the users of the synthetic log (2x and 4x in the README).
+Without a file it uses the official log from ../shared when present (and
+no ``--synthetic``), else a synthetic log of the same shape; ``--scale``
+multiplies the songs and ``--users-scale`` the users of the synthetic log
+(2x and 4x in the README).
 Each phase runs warm (kernels compiled) in this process, best of --repeat.
 """
 
@@ -33,6 +34,7 @@ def main():
     parser.add_argument("listen_count", nargs="?")
     parser.add_argument("--scale", type=float, default=1.0, help="songs of the synthetic log, x 8,262")
     parser.add_argument("--users-scale", type=float, default=1.0, help="users of the synthetic log, x 20,278")
+    parser.add_argument("--synthetic", action="store_true", help="a synthetic log even at 1x")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
@@ -45,7 +47,7 @@ def main():
 
     path = args.listen_count
     tmp = tempfile.TemporaryDirectory()
-    if path is None and OFFICIAL.is_file() and args.scale == 1 and args.users_scale == 1:
+    if path is None and OFFICIAL.is_file() and args.scale == 1 and args.users_scale == 1 and not args.synthetic:
         path = OFFICIAL
     elif path is None:
         n_songs, n_users = int(8262 * args.scale), int(20278 * args.users_scale)
