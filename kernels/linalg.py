@@ -75,10 +75,10 @@ def multiply_sparse_dense(indptr, indices, data, dense, out, row_scales=None):
 def quantize_rows(dense, out, scales, lo, hi):
     """Rows lo..hi-1 of ``dense`` as 16-bit integers times one scale each: ``dense[r] ~ scales[r] * out[r]``.
 
-    ``scales[r] = max |dense[r]| / 32767`` and ``out[r] = rint(dense[r] / scales[r])``,
+    ``scales[r] = max |dense[r]| / 32767`` and ``out[r] = rint(dense[r] * 32767 / max |dense[r]|)``,
     so each entry is off by half a step, 1/65534 of its row's largest
-    |entry| (plus float32 rounding: at most 0.4% of a step); a row of
-    zeros gets scale 0.
+    |entry| (plus the float32 rounding of the scale: at most 0.2% of a
+    step while the scale is a normal float32); a row of zeros gets scale 0.
 
     # Assumes: dense (n, m) float32, finite; out (n, m) int16; scales (n,) float32.
     """
@@ -90,7 +90,8 @@ def quantize_rows(dense, out, scales, lo, hi):
             top = max(top, b & 0x7FFFFFFF)
         largest = np.int32(top).view(np.float32)
         scales[r] = largest / np.float32(32767)
-        inverse = np.float32(32767) / largest if largest > 0 else np.float32(0)
+        # In float64, where 32767 / largest cannot overflow even for a subnormal largest.
+        inverse = 32767.0 / np.float64(largest) if largest > 0 else 0.0
         row, quantized = dense[r], out[r]
         for j in range(row.size):
             quantized[j] = np.int16(np.rint(row[j] * inverse))
