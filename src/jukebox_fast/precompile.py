@@ -125,8 +125,9 @@ def start_precompiling():
     from . import parallel
 
     if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_from_fit()):
-        claims = tempfile.mkdtemp(prefix="jukebox_fast-compiling-")
+        claims = None
         try:
+            claims = tempfile.mkdtemp(prefix="jukebox_fast-compiling-")
             code = "import sys; from jukebox_fast.precompile import compile_claimed; compile_claimed(sys.argv[1])"
             return _Process(
                 subprocess.Popen(
@@ -135,8 +136,9 @@ def start_precompiling():
                 ),
                 claims,
             )
-        except OSError:
-            shutil.rmtree(claims, ignore_errors=True)  # no second process: a thread still overlaps the solve
+        except OSError:  # no second process: a thread still overlaps the solve
+            if claims is not None:
+                shutil.rmtree(claims, ignore_errors=True)
 
     def load_all():
         try:

@@ -139,14 +139,14 @@ class ItemItemRecommender:
         from ..kernels.linalg import multiply_sparse_dense, shift_scale_rows
         from ..kernels.topk import select_topk_unseen
 
+        weight_rows, weight_scales = weights
         block = np.empty((min(block_rows, hi - lo), self.n_items), np.float32)
         for a in range(lo, hi, block_rows):
             b = min(hi, a + block_rows)
             indptr = X_indptr[a : b + 1] - X_indptr[a]
             cols = X_indices[X_indptr[a] : X_indptr[b]]
             view = block[: b - a]
-            rows, scales = weights
-            multiply_sparse_dense(indptr, cols, X_data[X_indptr[a] : X_indptr[b]], rows, view, scales)
+            multiply_sparse_dense(indptr, cols, X_data[X_indptr[a] : X_indptr[b]], weight_rows, view, weight_scales)
             if adjustment is not None:
                 offsets, factors, factor_rows = adjustment
                 shift_scale_rows(view, offsets, factors, factor_rows[a:b])
