@@ -100,7 +100,8 @@ class ItemItemRecommender:
             Song indices, best first; -1 past the end when a user has fewer
             than k songs left.
         scores : ndarray, (n_users, k), float32
-            Their scores; -inf where the index is -1.
+            Their scores, computed from B's 16-bit rows (``scoring_weights``);
+            -inf where the index is -1.
         """
         if not hasattr(self, "item_weights_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit first")
