@@ -5,15 +5,16 @@ float32 score) << 32 | (2^32 - 1 - index), so a higher score wins and equal
 scores go to the lower index in a single integer comparison.
 
 A row costs three short passes. A bar is guessed from an even sample of
-the row: its m-th best score, which about 2k songs reach. One branch-
-free, vectorised pass marks the songs that reach the bar in a byte mask,
-and the row's played songs are unmarked. The marked songs are then read
-64 at a time: eight mask words fold into one 64-bit word whose set bits
-are visited directly, so the loop costs one step per candidate, not per
-song, and mispredicts little. A quickselect keeps the k best candidates;
-each of them is then placed by counting the better ones (a heap sort
-when k is large). If fewer than k unplayed songs reach the guessed bar,
-a lower one is taken from the same sample, and finally -inf.
+the row: its m-th best score, which about 2k songs reach. One
+branch-free, vectorised pass marks the songs that reach the bar in a
+byte mask, and the row's played songs are unmarked. The marked songs are
+then read 64 at a time: eight mask words fold into one 64-bit word whose
+set bits are visited directly, so the loop costs one step per candidate,
+not per song, and mispredicts little. A quickselect keeps the k best
+candidates; each of them is then placed by counting the better ones (a
+heap sort when k is large). If fewer than k unplayed songs reach the
+guessed bar, a lower one is taken from the same sample, and finally
+-inf.
 
 Few, flat functions: every extra compiled function costs the user compile
 time on a first run, and this kernel runs on every row of every request.
