@@ -52,25 +52,30 @@ def _rank_key(score_bits, index):
 
 @njit(cache=True, nogil=True)
 def _keep_largest(keys, n, k):
-    """Quickselect: move the k largest of the distinct ``keys[:n]`` to ``keys[:k]``, in no order."""
-    lo, hi = 0, n - 1
-    while lo < hi:
-        a, b, c = keys[lo], keys[(lo + hi) // 2], keys[hi]
-        pivot = max(min(a, b), min(max(a, b), c))  # median of three
-        i, j = lo, hi
-        while i <= j:
-            while keys[i] > pivot:
-                i += 1
-            while keys[j] < pivot:
-                j -= 1
-            if i <= j:
-                keys[i], keys[j] = keys[j], keys[i]
-                i += 1
-                j -= 1
-        if k - 1 <= j:
+    """Quickselect: move the k largest of the distinct ``keys[:n]`` to ``keys[:k]``, in no order.
+
+    Each partition is a branch-free Lomuto pass (every key is swapped, the
+    boundary moves by the comparison's 0 or 1), so random keys cost no
+    mispredicted branches.
+    """
+    lo, hi = 0, n  # keys[:lo] are in, keys[hi:] out
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        a, b, c = keys[lo], keys[mid], keys[hi - 1]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three, moved to the end
+        at = lo if pivot == a else (mid if pivot == b else hi - 1)
+        keys[at], keys[hi - 1] = keys[hi - 1], pivot
+        j = lo
+        for i in range(lo, hi - 1):
+            key = keys[i]
+            keys[i] = keys[j]
+            keys[j] = key
+            j += key > pivot
+        keys[hi - 1], keys[j] = keys[j], pivot  # keys[lo:j] > pivot > keys[j + 1:hi]
+        if j > k:
             hi = j
-        elif k - 1 >= i:
-            lo = i
+        elif j < k - 1:
+            lo = j + 1
         else:
             break
 
