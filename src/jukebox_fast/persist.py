@@ -157,8 +157,10 @@ def load_model(path):
     for entry in header["arrays"]:
         dtype = np.dtype(entry["dtype"])
         count = int(np.prod(entry["shape"], dtype=np.int64))
-        # A copy, so the arrays are aligned, writable and independent of the file's bytes.
-        arrays[entry["name"]] = np.frombuffer(raw, dtype, count, start + entry["offset"]).reshape(entry["shape"]).copy()
+        # Views of the file's bytes, which nothing else holds: writable, and aligned
+        # unless the buffer itself is not (then a copy). No second copy of B.
+        array = np.frombuffer(raw, dtype, count, start + entry["offset"]).reshape(entry["shape"])
+        arrays[entry["name"]] = array if array.flags.aligned else array.copy()
 
     model = MODELS[header["model"]](**header["hyper_parameters"])
     for name, value in arrays.items():
