@@ -333,7 +333,10 @@ def _recommend(args, log):
     if not is_model_file(args.source):
         text, timer = run(args.source, args.user_ids, make_model(args), k=k, log=log)
     else:
+        from .precompile import load_in_background
+
         timer = PhaseTimer()
+        load_in_background()
         with timer("load"):
             model, interactions = load_model(args.source)
         with timer("read"):

@@ -140,10 +140,22 @@ def start_precompiling():
             if claims is not None:
                 shutil.rmtree(claims, ignore_errors=True)
 
-    def load_all():
-        try:
-            compile_from_fit()
-        except Exception:  # the real call will compile, and raise, on its own
-            pass
+    return _Thread(target=_load_all, name="jukebox_fast-precompile", daemon=True)
 
-    return _Thread(target=load_all, name="jukebox_fast-precompile", daemon=True)
+
+def _load_all():
+    try:
+        compile_from_fit()
+    except Exception:  # the real call will compile, and raise, on its own
+        pass
+
+
+def load_in_background():
+    """Start a thread that loads the kernels from the fit on, for a run that reads a fitted model.
+
+    Reading and checking the model file hold no GIL, so Numba's start-up
+    and the loads happen beside them.
+    """
+    thread = threading.Thread(target=_load_all, name="jukebox_fast-precompile", daemon=True)
+    thread.start()
+    return thread
