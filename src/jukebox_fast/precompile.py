@@ -26,21 +26,32 @@ import numpy as np
 
 
 def kernels_from_fit():
-    """The kernels that run from the fit on, each with empty arguments of its real call's types."""
-    from .kernels.format import measure_lines, write_lines
-    from .kernels.linalg import (
-        accumulate_gram, add_normalized_rows, finish_ease_tiles, multiply_sparse_dense, quantize_rows, shift_scale_rows,
-    )
-    from .kernels.topk import select_topk_unseen
+    """The kernels that run from the fit on, each with empty arguments of its real call's types.
 
-    i16, i32, i64, u8, f32 = np.int16, np.int32, np.int64, np.uint8, np.float32
+    The fit's own come first, then those of the recommendations (``kernels_of_recommend``).
+    """
+    from .kernels.linalg import accumulate_gram, add_normalized_rows, finish_ease_tiles
+
+    i32, i64, f32 = np.int32, np.int64, np.float32
     return [
         (accumulate_gram, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros(1, i64), np.zeros(0, i32),
                            np.zeros(0, f32), np.zeros((0, 0), f32), 0, 1, True)),
         (finish_ease_tiles, (np.zeros((1, 1), f32), np.ones(1, f32), np.zeros(0, i64))),
-        # EDLAE's item-kNN, at the end of its fit; the top-k also serves the recommendations.
-        (select_topk_unseen, (np.zeros((0, 1), f32), np.zeros(1, i64), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
+        # EDLAE's item-kNN, at the end of its fit (it selects with the recommendations' top-k).
         (add_normalized_rows, (np.zeros((1, 1), f32), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32), f32(0))),
+        *kernels_of_recommend(),
+    ]
+
+
+def kernels_of_recommend():
+    """The kernels that score, select and write the recommendations of a fitted model, as ``kernels_from_fit``."""
+    from .kernels.format import measure_lines, write_lines
+    from .kernels.linalg import multiply_sparse_dense, quantize_rows, shift_scale_rows
+    from .kernels.topk import select_topk_unseen
+
+    i16, i32, i64, u8, f32 = np.int16, np.int32, np.int64, np.uint8, np.float32
+    return [
+        (select_topk_unseen, (np.zeros((0, 1), f32), np.zeros(1, i64), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
         (quantize_rows, (np.zeros((0, 1), f32), np.zeros((0, 1), i16), np.zeros(0, f32), 0, 0)),
         (multiply_sparse_dense, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros((1, 1), i16), np.zeros((0, 1), f32),
                                  np.zeros(1, f32))),
@@ -51,9 +62,9 @@ def kernels_from_fit():
     ]
 
 
-def compile_from_fit():
-    """Compile, or load from the cache, every kernel of ``kernels_from_fit``."""
-    for kernel, args in kernels_from_fit():
+def compile_from_fit(kernels=None):
+    """Compile, or load from the cache, every kernel of ``kernels`` (default: ``kernels_from_fit()``)."""
+    for kernel, args in kernels_from_fit() if kernels is None else kernels:
         kernel(*args)
 
 
@@ -143,19 +154,19 @@ def start_precompiling():
     return _Thread(target=_load_all, name="jukebox_fast-precompile", daemon=True)
 
 
-def _load_all():
+def _load_all(kernels=kernels_from_fit):
     try:
-        compile_from_fit()
+        compile_from_fit(kernels())  # the list too: its imports hold the GIL, better here than in the caller
     except Exception:  # the real call will compile, and raise, on its own
         pass
 
 
 def load_in_background():
-    """Start a thread that loads the kernels from the fit on, for a run that reads a fitted model.
+    """Start a thread that loads the kernels of the recommendations, for a run that reads a fitted model.
 
     Reading and checking the model file hold no GIL, so Numba's start-up
     and the loads happen beside them.
     """
-    thread = threading.Thread(target=_load_all, name="jukebox_fast-precompile", daemon=True)
+    thread = threading.Thread(target=_load_all, args=(kernels_of_recommend,), name="jukebox_fast-precompile", daemon=True)
     thread.start()
     return thread
