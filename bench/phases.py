@@ -60,7 +60,8 @@ def main():
     n_users, n = plays.user_items.shape
     # The default model, as `run` fits it: its gram matrix, then the rest of its fit (the solve,
     # B in place, the kNN, the prior), timed as the whole fit less the gram.
-    X = weigh_users(weigh(plays.user_items, EDLAE().weighting), EDLAE().user_exponent)
+    default = EDLAE()
+    X = weigh_users(weigh(plays.user_items, default.weighting), default.user_exponent)
     t_gram, gram = best_of(repeat, gram_matrix, X, True)
     t_fit, model = best_of(repeat, EDLAE().fit, plays.user_items)
 

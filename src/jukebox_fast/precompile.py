@@ -62,9 +62,9 @@ def kernels_of_recommend():
     ]
 
 
-def compile_from_fit(kernels=None):
-    """Compile, or load from the cache, every kernel of ``kernels`` (default: ``kernels_from_fit()``)."""
-    for kernel, args in kernels_from_fit() if kernels is None else kernels:
+def compile_from_fit(kernels=kernels_from_fit):
+    """Compile, or load from the cache, every kernel that ``kernels()`` lists (by default ``kernels_from_fit``)."""
+    for kernel, args in kernels():
         kernel(*args)
 
 
@@ -156,7 +156,7 @@ def start_precompiling():
 
 def _load_all(kernels=kernels_from_fit):
     try:
-        compile_from_fit(kernels())  # the list too: its imports hold the GIL, better here than in the caller
+        compile_from_fit(kernels)  # the list too: its imports hold the GIL, better here than in the caller
     except Exception:  # the real call will compile, and raise, on its own
         pass
 
