@@ -1,9 +1,9 @@
 """Recommendation lines as bytes, straight from the token arenas."""
 
-from numba import njit
+from . import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def measure_lines(user_offsets, item_offsets, recommended, lengths):
     """``lengths[r]``: bytes of line r (user token, a blank and a token per item, newline).
 
@@ -17,7 +17,7 @@ def measure_lines(user_offsets, item_offsets, recommended, lengths):
         lengths[r] = n
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def write_lines(user_data, user_offsets, item_data, item_offsets, recommended, line_starts, out):
     """Write line r of ``measure_lines`` at ``out[line_starts[r]:]`` for every row r."""
     for r in range(recommended.shape[0]):

@@ -12,7 +12,8 @@ compiles in a fraction of the time, which the user pays on a first run.
 """
 
 import numpy as np
-from numba import njit
+
+from . import kernel
 
 # Codes of the first error found in a chunk; the front end words them.
 ERR_NONE = 0
@@ -33,7 +34,7 @@ _TEN = np.uint64(10)
 _NINETEEN = np.uint64(19)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def token_key(buf, start, length):
     """A uint64 key of the token ``buf[start : start + length]``.
 
@@ -60,7 +61,7 @@ def token_key(buf, start, length):
     return _mix(h) & ~_EXACT
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _mix(h):
     # murmur3's finaliser: every bit of h moves the low bits used as a slot
     h ^= h >> _SHIFT
@@ -71,7 +72,7 @@ def _mix(h):
     return h
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _same_token(keys_a, a, data_a, start_a, length_a, key_b, data_b, start_b, length_b):
     """Whether token a (key keys_a[a]) equals token b (key key_b), reading bytes only when the key is a hash."""
     if keys_a[a] != key_b:
@@ -86,14 +87,14 @@ def _same_token(keys_a, a, data_a, start_a, length_a, key_b, data_b, start_b, le
     return True
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def token_keys(buf, starts, lengths, out):
     """``token_key`` of every token ``buf[starts[t] : starts[t] + lengths[t]]``."""
     for t in range(starts.size):
         out[t] = token_key(buf, starts[t], lengths[t])
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _utf8_length(buf, i, end):
     """Length of the valid UTF-8 sequence starting at buf[i] (>= 0x80), 0 if invalid."""
     b0 = buf[i]
@@ -120,7 +121,7 @@ def _utf8_length(buf, i, end):
     return n
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def count_lines(buf, lo, hi, is_last):
     """Lines in ``buf[lo:hi]``: its newlines, plus an unterminated last line of the file."""
     n = 0
@@ -131,7 +132,7 @@ def count_lines(buf, lo, hi, is_last):
     return n
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, status):
     """Parse the lines of ``buf[lo:hi]`` into records from ``row`` on.
 
@@ -218,7 +219,7 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, statu
     status[2] = line
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def factorize_tokens(buf, starts, lengths, keys, codes, first, table, t, n_unique):
     """Dense indices of tokens in order of first appearance, from token ``t`` on.
 
@@ -251,7 +252,7 @@ def factorize_tokens(buf, starts, lengths, keys, codes, first, table, t, n_uniqu
     return t, n_unique
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rehash_table(keys, table):
     """Insert index u at the probe of ``keys[u]`` for every u: a grown table.
 
@@ -265,7 +266,7 @@ def rehash_table(keys, table):
         table[slot] = u
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def lookup_tokens(table, data, offsets, keys, buf, starts, lengths, query_keys, out):
     """Index of each query token in a factorized vocabulary, -1 when absent.
 
@@ -277,14 +278,14 @@ def lookup_tokens(table, data, offsets, keys, buf, starts, lengths, query_keys, 
         slot = _mix(h) & mask
         out[q] = -1
         while table[slot] >= 0:
-            u = table[slot]
+            u = np.int64(table[slot])  # as factorize_tokens passes it: one compiled _same_token
             if _same_token(keys, u, data, offsets[u], offsets[u + 1] - offsets[u], h, buf, starts[q], lengths[q]):
                 out[q] = u
                 break
             slot = (slot + np.uint64(1)) & mask
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def bucket_rows(rows, cols, values, by_col, order, indptr, indices, data):
     """(row, col, value) triples into CSR arrays, columns ascending within each row.
 
@@ -321,7 +322,7 @@ def bucket_rows(rows, cols, values, by_col, order, indptr, indices, data):
     indptr[0] = 0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def merge_repeats(indptr, indices, data, lo, hi, kept):
     """Sum runs of a repeated column in rows lo..hi-1 into their first entry.
 

@@ -13,12 +13,13 @@ kernels take a range of rows: one thread's share.
 """
 
 import numpy as np
-from numba import njit
+
+from . import kernel
 
 from .linalg import multiply_sparse_dense
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def multiply_residual(indptr, indices, data, B, out, row_loss, lo, hi):
     """``out[r] = (X_b B)[r] - X_b[r]`` and ``row_loss[r] = ||out[r]||^2`` for rows lo..hi-1.
 
@@ -37,7 +38,7 @@ def multiply_residual(indptr, indices, data, B, out, row_loss, lo, hi):
         row_loss[r] = total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def update_rows_adam(
     t_indptr, t_indices, t_data, R, B, m, v, lo, hi, grad_scale, weight_decay, lr, beta1, beta2, eps, scratch
 ):

@@ -21,7 +21,8 @@ time on a first run, and this kernel runs on every row of every request.
 """
 
 import numpy as np
-from numba import njit
+
+from . import kernel
 
 _LOW = np.uint64(0xFFFFFFFF)
 _SIGN = np.uint64(0x80000000)
@@ -41,7 +42,7 @@ _BIT_POSITION = np.array(
 )  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _rank_key(score_bits, index):
     bits = np.uint64(score_bits)
     if bits == _SIGN:  # -0.0 ranks as 0.0
@@ -50,7 +51,7 @@ def _rank_key(score_bits, index):
     return (bits << _SHIFT) | (_LOW - np.uint64(index))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _keep_largest(keys, n, k):
     """Quickselect: move the k largest of the distinct ``keys[:n]`` to ``keys[:k]``, in no order.
 
@@ -62,7 +63,8 @@ def _keep_largest(keys, n, k):
     while hi - lo > 1:
         mid = (lo + hi) // 2
         a, b, c = keys[lo], keys[mid], keys[hi - 1]
-        pivot = max(min(a, b), min(max(a, b), c))  # median of three, moved to the end
+        lo_ab, hi_ab = (a, b) if a < b else (b, a)
+        pivot = lo_ab if c < lo_ab else (c if c < hi_ab else hi_ab)  # median of three, moved to the end
         at = lo if pivot == a else (mid if pivot == b else hi - 1)
         keys[at], keys[hi - 1] = keys[hi - 1], pivot
         j = lo
@@ -80,7 +82,7 @@ def _keep_largest(keys, n, k):
             break
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _sift_down(heap, size, pos):
     # Min-heap: the parent's key is below its children's.
     key = heap[pos]
@@ -97,7 +99,6 @@ def _sift_down(heap, size, pos):
     heap[pos] = key
 
 
-@njit(cache=True, nogil=True)
 def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_scores):
     """The best k = out_indices.shape[1] songs of every row that the row has not played.
 
@@ -105,19 +106,32 @@ def select_topk_unseen(scores, seen_indptr, seen_indices, out_indices, out_score
     ``out_scores[r]``) best first, ties to the lower index; when fewer than
     k are left, the tail gets index -1 and score -inf.
 
-    # Assumes: scores (n_rows, n_items) finite, n_items < 2^32; seen_* CSR with sorted, distinct rows; out_* (n_rows, k).
+    # Assumes: scores (n_rows, n_items) finite, C-contiguous, n_items < 2^32; seen_* CSR with sorted, distinct rows;
+    # out_* (n_rows, k).
     """
+    select_topk_rows(scores, scores.view(np.uint32), seen_indptr, seen_indices, out_indices, out_scores, *scratch(scores.shape[1]))
+
+
+def scratch(n_items):
+    """The scratch space ``select_topk_rows`` takes after its outputs: ``(mask, mask_words, keys, sample)``.
+
+    Made here, not in the kernel: Numba compiles array creation and views
+    as functions of their own, which a first run pays for.
+    """
+    mask = np.zeros(64 * ((n_items + 63) // 64), np.uint8)  # the padding past n_items stays 0
+    return mask, mask.view(np.uint64), np.empty(max(n_items, 1), np.uint64), np.empty(_SAMPLE, np.float32)
+
+
+@kernel
+def select_topk_rows(scores, score_bits, seen_indptr, seen_indices, out_indices, out_scores, mask, words, keys, best):
+    """``select_topk_unseen``'s kernel: ``score_bits`` is ``scores`` viewed as uint32, the rest is ``scratch()``."""
     k = out_indices.shape[1]
     n_items = scores.shape[1]
     n_blocks = (n_items + 63) // 64
-    mask = np.zeros(64 * n_blocks, np.uint8)  # the padding past n_items stays 0
-    words = mask.view(np.uint64)
-    keys = np.empty(max(n_items, 1), np.uint64)
-    best = np.empty(_SAMPLE, np.float32)
     step = n_items // _SAMPLE
     for r in range(scores.shape[0]):
         row = scores[r]
-        bits = row.view(np.uint32)
+        bits = score_bits[r]
         seen = seen_indices[seen_indptr[r] : seen_indptr[r + 1]]
         # The bar: the m-th best of an even sample, which about 2k songs of the row reach.
         m = 2 * k // step + 1 if step >= 8 else _SAMPLE

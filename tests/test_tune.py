@@ -67,10 +67,9 @@ def test_tune_scores_each_setting_as_split_train_recommend_evaluate_would(log_fi
     split_file(log_file, tmp_path, seed=1)
     train = read_listens(tmp_path / "listen_count.txt")
     user_ids = read_user_ids(tmp_path / "user_ids.txt")
-    rows = train.users.lookup(user_ids)
     for result in results:
         model = EASE(float(result["regularization"])).fit(train.user_items)
-        text = recommend_for_file(train, model, user_ids, rows, 100, PhaseTimer(), log=lambda m: None)
+        text = recommend_for_file(train, model, user_ids, 100, PhaseTimer(), log=lambda m: None)
         write_output(tmp_path / "recs.txt", text)
         scores = evaluate_files(tmp_path / "recs.txt", tmp_path / "test_data.txt", train_path=tmp_path / "listen_count.txt")
         for key in ("ndcg", "recall", "hit_rate"):

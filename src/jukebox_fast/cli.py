@@ -341,11 +341,10 @@ def _recommend(args, log):
             model, interactions = load_model(args.source)
         with timer("read"):
             user_ids = read_user_ids(args.user_ids)
-            rows = interactions.users.lookup(user_ids)
         if len(user_ids) == 0:
             warnings.warn(f"{args.user_ids}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
         log(f"{args.source}: {model!r} fit on {interactions.n_plays:,} plays; {len(user_ids):,} users to answer")
-        text = recommend_for_file(interactions, model, user_ids, rows, k, timer, log)
+        text = recommend_for_file(interactions, model, user_ids, k, timer, log)
     write_output(args.output, text)
     if args.verbose:
         log(f"phases: {timer}")

@@ -28,12 +28,10 @@ class PhaseTimer:
         return ", ".join(f"{name} {s:.2f}s" for name, s in self.seconds.items())
 
 
-def recommend_for_file(interactions, model, user_ids, rows, k, timer, log=print):
-    """Recommendation text for the users of ``user_ids`` (an IdMap), from a fitted model.
-
-    ``rows`` holds their rows in ``interactions`` (-1: no plays), from
-    ``interactions.users.lookup(user_ids)``.
-    """
+def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
+    """Recommendation text for the users of ``user_ids`` (an IdMap), from a model fitted on ``interactions``."""
+    with timer("recommend"):
+        rows = interactions.users.lookup(user_ids)  # -1: no plays
     n_cold = int((rows < 0).sum())
     if n_cold:
         log(f"{n_cold:,} of {len(user_ids):,} users have no plays in the listening log; they get the most popular songs")
@@ -61,7 +59,6 @@ def run(listens_path, user_ids_path, model, k=100, log=print):
         with timer("read"):
             interactions = read_listens(listens_path)
             user_ids = read_user_ids(user_ids_path)
-            rows = interactions.users.lookup(user_ids)
         if len(user_ids) == 0:
             warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
         log(
@@ -75,5 +72,5 @@ def run(listens_path, user_ids_path, model, k=100, log=print):
         compiling.abandon()
         raise
     compiling.join()
-    text = recommend_for_file(interactions, model, user_ids, rows, k, timer, log)
+    text = recommend_for_file(interactions, model, user_ids, k, timer, log)
     return text, timer

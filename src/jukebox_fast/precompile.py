@@ -1,18 +1,19 @@
 """Compile (or load from the disk cache) the kernels of a later phase while an earlier one runs.
 
 A first run on a machine compiles every kernel, and Numba compiles one
-function at a time in a process. When the kernels that run from the fit
-on are not in Numba's disk cache yet, a second process starts compiling
-them into it, first to last, while this one reads (and compiles the
-reader). Once read, this process takes them from the last one back, and
-the two meet in the middle: each claims a kernel before compiling it (a
-file created exclusively in a directory they share), so none is compiled
-twice. The fit then waits for the helper, because the LAPACK solve wants
-every core and a compiling process beside it slows the solve down more
-than the wait costs. When the kernels are cached, a thread loads them
-during the fit. Each kernel is called on empty arrays of exactly the
-types the real call passes, so the real call finds its compiled version
-ready.
+function at a time in a process. When the kernels are not in Numba's disk
+cache yet, a second process starts compiling them into it while this one
+reads (and compiles the parser): first the reader's last kernels, which
+the read calls a second or more after it starts, then those that run from
+the fit on (``kernels_of_first_run``). Once read, this process takes the
+list from the last one back, and the two meet in the middle: each claims
+a kernel before compiling it (a file created exclusively in a directory
+they share), so none is compiled twice. The fit then waits for the
+helper, because the LAPACK solve wants every core and a compiling process
+beside it slows the solve down more than the wait costs. When the kernels
+are cached, a thread loads the fit's and the recommendations' during the
+fit. Each kernel is called on empty arrays of exactly the types the real
+call passes, so the real call finds its compiled version ready.
 """
 
 import os
@@ -44,15 +45,20 @@ def kernels_from_fit():
 
 
 def kernels_of_recommend():
-    """The kernels that score, select and write the recommendations of a fitted model, as ``kernels_from_fit``."""
+    """The kernels that look up the users, then score, select and write their recommendations, as ``kernels_from_fit``."""
     from .kernels.format import measure_lines, write_lines
-    from .kernels.linalg import multiply_sparse_dense, quantize_rows, shift_scale_rows
-    from .kernels.topk import select_topk_unseen
+    from .kernels.linalg import multiply_sparse_dense, quantize_rows_by_bits, shift_scale_rows
+    from .kernels.parse import lookup_tokens
+    from .kernels.topk import scratch, select_topk_rows
 
-    i16, i32, i64, u8, f32 = np.int16, np.int32, np.int64, np.uint8, np.float32
+    i16, i32, i64, u8, u64, f32 = np.int16, np.int32, np.int64, np.uint8, np.uint64, np.float32
     return [
-        (select_topk_unseen, (np.zeros((0, 1), f32), np.zeros(1, i64), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32))),
-        (quantize_rows, (np.zeros((0, 1), f32), np.zeros((0, 1), i16), np.zeros(0, f32), 0, 0)),
+        (lookup_tokens, (np.full(2, -1, i32), np.zeros(0, u8), np.zeros(1, i64), np.zeros(0, u64), np.zeros(0, u8), np.zeros(0, i64),
+                         np.zeros(0, i64), np.zeros(0, u64), np.zeros(0, i64))),
+        (select_topk_rows, (np.zeros((0, 1), f32), np.zeros((0, 1), np.uint32), np.zeros(1, i64), np.zeros(0, i32),
+                            np.zeros((0, 1), i32), np.zeros((0, 1), f32), *scratch(1))),
+        (quantize_rows_by_bits, (np.zeros((0, 1), f32), np.zeros((0, 1), i32), np.zeros((0, 1), i16), np.zeros(0, f32), np.zeros(0, i32),
+                                 0, 0)),
         (multiply_sparse_dense, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros((1, 1), i16), np.zeros((0, 1), f32),
                                  np.zeros(1, f32))),
         (shift_scale_rows, (np.zeros((0, 1), f32), np.zeros(1, f32), np.zeros((1, 1), f32), np.zeros(0, i32))),
@@ -62,20 +68,43 @@ def kernels_of_recommend():
     ]
 
 
+def kernels_late_in_read():
+    """The kernels that ``read_listens`` calls last, as ``kernels_from_fit``.
+
+    A first run's helper process compiles these first: the read calls
+    them after compiling and running the parser, by when the helper has
+    them in the cache.
+    """
+    from .kernels.parse import bucket_rows, merge_repeats, rehash_table
+
+    i32, i64, u64 = np.int32, np.int64, np.uint64
+    return [
+        (rehash_table, (np.zeros(0, u64), np.full(2, -1, i32))),
+        (bucket_rows, (np.zeros(0, i32), np.zeros(0, i32), np.zeros(0, i64), np.zeros(1, i64), np.zeros(0, i64), np.zeros(1, i64),
+                       np.zeros(0, i32), np.zeros(0, i64))),
+        (merge_repeats, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, i64), 0, 0, np.zeros(0, i64))),
+    ]
+
+
 def compile_from_fit(kernels=kernels_from_fit):
     """Compile, or load from the cache, every kernel that ``kernels()`` lists (by default ``kernels_from_fit``)."""
     for kernel, args in kernels():
         kernel(*args)
 
 
+def kernels_of_first_run():
+    """The list a first run shares between its two processes: ``kernels_late_in_read``, then ``kernels_from_fit``."""
+    return kernels_late_in_read() + kernels_from_fit()
+
+
 def compile_claimed(claims, backwards=False):
-    """Compile each kernel of ``kernels_from_fit`` (from the last one with ``backwards``) that no process has claimed.
+    """Compile each kernel of ``kernels_of_first_run`` (from the last one with ``backwards``) that no process has claimed.
 
     A kernel is claimed by creating the file of its name in the directory
     ``claims``; whoever creates it compiles it. Once the directory is gone,
     nothing more is compiled.
     """
-    kernels = kernels_from_fit()
+    kernels = kernels_of_first_run()
     for kernel, args in reversed(kernels) if backwards else kernels:
         try:
             os.close(os.open(os.path.join(claims, kernel.py_func.__name__), os.O_CREAT | os.O_EXCL))
@@ -127,7 +156,7 @@ class _Thread(threading.Thread):
 
 
 def start_precompiling():
-    """Start getting the kernels of the fit and after it ready.
+    """Start getting the kernels ready: on a first run, the read's last ones and all from the fit on; else the fit's and after.
 
     Returns a handle: call ``before_fit()`` before the fit and ``join()``
     after it; each waits for what must be ready by then. When the run
@@ -135,11 +164,12 @@ def start_precompiling():
     """
     from . import parallel
 
-    if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_from_fit()):
+    if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_of_first_run()):
         claims = None
         try:
             claims = tempfile.mkdtemp(prefix="jukebox_fast-compiling-")
-            code = "import sys; from jukebox_fast.precompile import compile_claimed; compile_claimed(sys.argv[1])"
+            # Then out at once: Numba has written each cache file whole, and the fit waits for this exit.
+            code = "import os, sys; from jukebox_fast.precompile import compile_claimed; compile_claimed(sys.argv[1]); os._exit(0)"
             return _Process(
                 subprocess.Popen(
                     [sys.executable, "-c", code, claims],
