@@ -109,26 +109,31 @@ def quantize_rows_by_bits(dense, dense_bits, out, scales, scale_bits, lo, hi):
 
 
 @kernel
-def finish_ease_tiles(a, diag, tile_rows):
-    """B = -P / diag(P) off the diagonal, for the tile rows listed.
+def finish_ease_tiles(a, diag, tile_rows, abs_sums):
+    """B = -P / diag(P) off the diagonal, for the tile rows listed; ``abs_sums[t]`` gets tile row t's sum of |B|.
 
     Tile row t covers rows t*TILE..(t+1)*TILE-1 left of the diagonal; each
     entry (i, j), j < i, is read from the lower triangle and written to
-    both (i, j) and (j, i). No two tile rows touch the same entries.
+    both (i, j) and (j, i). No two tile rows touch the same entries. The
+    sums (float64) come free with the pass, which is bound by memory.
 
-    # Assumes: a (n, n) C-contiguous with P in its lower triangle; diag = diag(P).
+    # Assumes: a (n, n) C-contiguous with P in its lower triangle; diag = diag(P); abs_sums (n_tile_rows,) float64.
     """
     n = a.shape[0]
     for t in tile_rows:
         row_lo = t * TILE
         row_hi = min(n, row_lo + TILE)
+        total = 0.0
         for col_lo in range(0, row_hi, TILE):
             for i in range(row_lo, row_hi):
                 d_i = diag[i]
                 for j in range(col_lo, min(col_lo + TILE, i)):
                     v = a[i, j]
-                    a[i, j] = -v / diag[j]
-                    a[j, i] = -v / d_i
+                    lower, upper = -v / diag[j], -v / d_i
+                    a[i, j] = lower
+                    a[j, i] = upper
+                    total += np.float64(abs(lower)) + np.float64(abs(upper))
+        abs_sums[t] = total
 
 
 @kernel

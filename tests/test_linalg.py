@@ -133,6 +133,22 @@ def test_solve_matches_float64_inverse(n_items, lam):
     np.testing.assert_array_equal(solve_ease(gram_matrix(X, lower=True), lam), B)
 
 
+@pytest.mark.parametrize("n_items", [1, 17, 200])
+def test_finish_ease_returns_the_mean_absolute_entry_of_b(n_items):
+    from jukebox_fast.models.ease import finish_ease, invert_gram
+
+    X = weigh(random_plays(300, n_items, 0.1, n_items), "binary")
+    scale = np.random.default_rng(n_items).uniform(0.5, 2.0, n_items)
+    gram = gram_matrix(X, lower=True)
+    invert_gram(gram, 3.0)
+    P = np.tril(gram) + np.tril(gram, -1).T
+    mean_abs = finish_ease(gram, scale)
+    expected = -P / (np.diag(P) / scale.astype(np.float32))[None, :]
+    np.fill_diagonal(expected, 0)
+    np.testing.assert_allclose(gram, expected, rtol=1e-6)
+    assert mean_abs == pytest.approx(np.abs(gram.astype(np.float64)).mean(), rel=1e-12)
+
+
 def test_solve_refuses_indefinite_gram():
     gram = np.zeros((3, 3), np.float32)
     gram[0, 0] = -5

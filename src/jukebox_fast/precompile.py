@@ -37,7 +37,7 @@ def kernels_from_fit():
     return [
         (accumulate_gram, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, f32), np.zeros(1, i64), np.zeros(0, i32),
                            np.zeros(0, f32), np.zeros((0, 0), f32), 0, 1, True)),
-        (finish_ease_tiles, (np.zeros((1, 1), f32), np.ones(1, f32), np.zeros(0, i64))),
+        (finish_ease_tiles, (np.zeros((1, 1), f32), np.ones(1, f32), np.zeros(0, i64), np.zeros(1))),
         # EDLAE's item-kNN, at the end of its fit (it selects with the recommendations' top-k).
         (add_normalized_rows, (np.zeros((1, 1), f32), np.zeros(0, i32), np.zeros((0, 1), i32), np.zeros((0, 1), f32), f32(0))),
         *kernels_of_recommend(),

@@ -86,20 +86,33 @@ def solve_ease(gram, regularization, column_scale=None):
     ndarray
         ``gram``, now holding B with a zero diagonal.
     """
+    invert_gram(gram, regularization)
+    finish_ease(gram, column_scale)
+    return gram
+
+
+def finish_ease(inverse, column_scale=None):
+    """B = -P / diag(P) in place, from P = ``inverse`` in the lower triangle; returns B's mean |entry|.
+
+    Column j is multiplied by ``column_scale[j]`` when given, and the
+    diagonal is set to 0. The mean comes from the same pass (float64
+    sums per band of rows, added in a fixed order: the same on any
+    number of threads).
+    """
     from ..kernels.linalg import TILE, finish_ease_tiles
 
-    n = gram.shape[0]
-    invert_gram(gram, regularization)
-    diag = gram.diagonal().copy()
+    n = inverse.shape[0]
+    diag = inverse.diagonal().copy()
     if column_scale is not None:  # the finish divides by diag, so scaling diag scales B's columns
         diag /= np.asarray(column_scale, np.float32)
     # Tile row t holds t + 1 tiles; pairing t with the last - t evens out the shares.
     n_tiles = -(-n // TILE)
     pairs = [np.unique([t, n_tiles - 1 - t]) for t in range((n_tiles + 1) // 2)]
     shares = [np.concatenate(pairs[lo:hi]) for lo, hi in parallel.split(len(pairs), parallel.get_num_threads())]
-    parallel.run_tasks(finish_ease_tiles, [(gram, diag, tiles) for tiles in shares])
-    gram.reshape(-1)[:: n + 1] = 0
-    return gram
+    abs_sums = np.zeros(n_tiles)
+    parallel.run_tasks(finish_ease_tiles, [(inverse, diag, tiles, abs_sums) for tiles in shares])
+    inverse.reshape(-1)[:: n + 1] = 0
+    return float(abs_sums.sum()) / max(inverse.size, 1)
 
 
 class EASE(ItemItemRecommender):

@@ -101,7 +101,7 @@ import scipy.sparse as sp
 from .. import parallel
 from ..data import as_user_items
 from .base import ItemItemRecommender
-from .ease import ensure_memory_for_solve, gram_matrix, invert_gram, solve_ease
+from .ease import ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram
 
 # Rows per block when a step goes over an n x n matrix a band at a time.
 _ROWS = 256
@@ -176,7 +176,7 @@ def mean_absolute(matrix):
     return float(totals.sum()) / max(matrix.size, 1)
 
 
-def add_neighbours(weights, weight, neighbours):
+def add_neighbours(weights, weight, neighbours, mean_abs=None):
     """Strengthen each song's strongest links: add B's own top entries, normalised, to B in place.
 
     For each row i of B: its ``neighbours`` largest entries off the
@@ -195,6 +195,9 @@ def add_neighbours(weights, weight, neighbours):
         The blend weight, relative to B's mean absolute entry.
     neighbours : int
         Entries kept in each row of W.
+    mean_abs : float, optional
+        B's mean absolute entry, when the caller has it (``finish_ease``
+        returns it); else a pass over B computes it.
     """
     from ..kernels.linalg import add_normalized_rows
     from ..kernels.topk import select_topk_unseen
@@ -219,7 +222,9 @@ def add_neighbours(weights, weight, neighbours):
     used = int(np.count_nonzero(values.sum(1, dtype=np.float64) > 0))
     if not used:
         return weights
-    scale = np.float32(weight * mean_absolute(weights) * n * n / used)
+    if mean_abs is None:
+        mean_abs = mean_absolute(weights)
+    scale = np.float32(weight * mean_abs * n * n / used)
     parallel.run_tasks(
         lambda lo, hi: add_normalized_rows(weights, rows[lo:hi], columns[lo:hi], values[lo:hi], scale), shares
     )
@@ -428,14 +433,17 @@ class EDLAE(ItemItemRecommender):
         penalty = edlae_penalty(gram.diagonal(), self.regularization, self.dropout, self.penalty_exponent)
         popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
         column_scale = (1.0 + popularity) ** -self.popularity_exponent
+        mean_abs = None
         if not self.target_weight:
-            weights = solve_ease(gram, penalty, column_scale)
+            invert_gram(gram, penalty)
+            mean_abs = finish_ease(gram, column_scale)
+            weights = gram
         else:
             targets = weighted.copy()
             targets.data = (weighted.data * self._log_counts).astype(np.float32)
             targets.eliminate_zeros()  # songs played once: log 1 = 0, most of the plays
             weights = solve_weighted_targets(gram, penalty, weighted.T @ targets, self.target_weight, column_scale)
-        add_neighbours(weights, self.neighbour_weight, self.neighbours)
+        add_neighbours(weights, self.neighbour_weight, self.neighbours, mean_abs)
         self.item_offsets_ = prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight)
         counts = np.diff(X.indptr)
         # Shape (1,), not a scalar: learnt state is kept as arrays, which the model file stores.
