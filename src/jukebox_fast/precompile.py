@@ -69,10 +69,10 @@ def kernels_of_recommend():
 
 
 def kernels_late_in_read():
-    """The kernels that ``read_listens`` calls last, as ``kernels_from_fit``.
+    """The kernels that ``read_listens`` calls after its parser, as ``kernels_from_fit``.
 
     A first run's helper process compiles these first: the read calls
-    them after compiling and running the parser, by when the helper has
+    them once it has compiled and run the parser, by when the helper has
     them in the cache.
     """
     from .kernels.parse import bucket_rows, merge_repeats, rehash_table
@@ -86,15 +86,15 @@ def kernels_late_in_read():
     ]
 
 
+def kernels_of_first_run():
+    """The list a first run shares between its two processes: ``kernels_late_in_read``, then ``kernels_from_fit``."""
+    return kernels_late_in_read() + kernels_from_fit()
+
+
 def compile_from_fit(kernels=kernels_from_fit):
     """Compile, or load from the cache, every kernel that ``kernels()`` lists (by default ``kernels_from_fit``)."""
     for kernel, args in kernels():
         kernel(*args)
-
-
-def kernels_of_first_run():
-    """The list a first run shares between its two processes: ``kernels_late_in_read``, then ``kernels_from_fit``."""
-    return kernels_late_in_read() + kernels_from_fit()
 
 
 def compile_claimed(claims, backwards=False):
