@@ -6,6 +6,22 @@ import pytest
 
 OFFICIAL = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jukebox" / "listen_count.txt"
 
+_RATIOS = {}
+
+
+@pytest.fixture(scope="session")
+def ratios():
+    """Name -> text of a ratio between two timings of this session, printed after the benchmarks' table."""
+    return _RATIOS
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables
+def pytest_terminal_summary(terminalreporter):
+    if _RATIOS:
+        terminalreporter.section("ratios, measured in this session")
+        for name, text in _RATIOS.items():
+            terminalreporter.line(f"{name}: {text}")
+
 
 @pytest.fixture(scope="session")
 def listens_path(tmp_path_factory):
