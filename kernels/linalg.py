@@ -80,17 +80,17 @@ def quantize_rows(dense, out, scales, lo, hi):
     |entry| (plus the float32 rounding of the scale: at most 0.2% of a
     step while the scale is a normal float32); a row of zeros gets scale 0.
 
-    # Assumes: dense (n, m) float32, finite, C-contiguous; out (n, m) int16; scales (n,) float32, contiguous.
+    # Assumes: dense (n, m) float32, finite, C-contiguous; out (n, m) int16; scales (n,) float32.
     """
-    quantize_rows_by_bits(dense, dense.view(np.int32), out, scales, scales.view(np.int32), lo, hi)
+    quantize_rows_by_bits(dense, dense.view(np.int32), out, scales, lo, hi)
 
 
 @kernel
-def quantize_rows_by_bits(dense, dense_bits, out, scales, scale_bits, lo, hi):
-    """``quantize_rows``'s kernel; ``dense_bits`` and ``scale_bits`` are ``dense`` and ``scales`` viewed as int32.
+def quantize_rows_by_bits(dense, dense_bits, out, scales, lo, hi):
+    """``quantize_rows``'s kernel; ``dense_bits`` is ``dense`` viewed as int32.
 
-    The views come from the caller: Numba compiles a view as a function of
-    its own, which a first run pays for.
+    The view comes from the caller: Numba compiles an array view as a
+    function of its own, which a first run pays for.
     """
     for r in range(lo, hi):
         # The largest |entry| by its bits without the sign: an integer maximum, which vectorizes.
@@ -98,8 +98,7 @@ def quantize_rows_by_bits(dense, dense_bits, out, scales, scale_bits, lo, hi):
         for b in dense_bits[r]:
             b &= 0x7FFFFFFF
             top = b if b > top else top
-        scale_bits[r] = top
-        largest = scales[r]
+        largest = np.int32(top).view(np.float32)
         scales[r] = largest / np.float32(32767)
         # In float64, where 32767 / largest cannot overflow even for a subnormal largest.
         inverse = 32767.0 / np.float64(largest) if largest > 0 else 0.0
