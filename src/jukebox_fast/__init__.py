@@ -15,6 +15,7 @@ from .errors import (
     JukeboxError,
     JukeboxWarning,
     MemoryBudgetError,
+    ModelFileError,
 )
 from .evaluation import evaluate_files, ndcg, recall
 from .io import format_recommendations, read_listens, read_user_ids, write_output
@@ -36,6 +37,7 @@ __all__ = [
     "JukeboxError",
     "JukeboxWarning",
     "MemoryBudgetError",
+    "ModelFileError",
     "evaluate_files",
     "format_recommendations",
     "load_model",

@@ -16,45 +16,51 @@ from .errors import JukeboxError, JukeboxWarning
 
 PROG = "python -m jukebox_fast"
 
-RUN_EXAMPLES = f"""examples:
-  {PROG} run listen_count.txt user_ids.txt > recs.txt
-  {PROG} run listen_count.txt user_ids.txt -k 50 -o recs.txt --model ease --regularization 200
-  {PROG} run --example          # a small synthetic log generated in code
+
+def program_name(argv0=None):
+    """The name the user typed: ``jukebox-fast`` for the console script, else ``python -m jukebox_fast``."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return PROG if name in ("", "__main__.py", "-c") else name
+
+RUN_EXAMPLES = """examples:
+  {prog} run listen_count.txt user_ids.txt > recs.txt
+  {prog} run listen_count.txt user_ids.txt -k 50 -o recs.txt --model ease --regularization 200
+  {prog} run --example          # a small synthetic log generated in code
 """
 
 
-SPLIT_EXAMPLES = f"""examples:
-  {PROG} split listen_count.txt val/ --seed 0
-  {PROG} split listen_count.txt val/ --protocol per-user --ratio 0.9
+SPLIT_EXAMPLES = """examples:
+  {prog} split listen_count.txt val/ --seed 0
+  {prog} split listen_count.txt val/ --protocol per-user --ratio 0.9
 
 Then train on val/listen_count.txt, recommend for val/user_ids.txt and
 evaluate against val/test_data.txt, all in the problem's own formats.
 """
 
-TRAIN_EXAMPLES = f"""examples:
-  {PROG} train val/listen_count.txt model.jbx
-  {PROG} train listen_count.txt model.jbx --regularization 200 --weighting log
+TRAIN_EXAMPLES = """examples:
+  {prog} train val/listen_count.txt model.jbx
+  {prog} train listen_count.txt model.jbx --regularization 200 --weighting log
 """
 
-RECOMMEND_EXAMPLES = f"""examples:
-  {PROG} recommend model.jbx val/user_ids.txt 100 > recs.txt
-  {PROG} recommend listen_count.txt user_ids.txt -o recs.txt   # fit first, exactly as `run`
+RECOMMEND_EXAMPLES = """examples:
+  {prog} recommend model.jbx val/user_ids.txt 100 > recs.txt
+  {prog} recommend listen_count.txt user_ids.txt -o recs.txt   # fit first, exactly as `run`
 """
 
-EVALUATE_EXAMPLES = f"""examples:
-  {PROG} evaluate recs.txt val/test_data.txt
-  {PROG} evaluate recs.txt val/test_data.txt --train val/listen_count.txt --users val/user_ids.txt
-  {PROG} evaluate recs.txt val/test_data.txt --json -o scores.json
+EVALUATE_EXAMPLES = """examples:
+  {prog} evaluate recs.txt val/test_data.txt
+  {prog} evaluate recs.txt val/test_data.txt --train val/listen_count.txt --users val/user_ids.txt
+  {prog} evaluate recs.txt val/test_data.txt --json -o scores.json
 
 NDCG@100 is the problem's own: DCG over each recommendation line, divided by
 the ideal DCG over ALL of the user's held-out songs; held-out users without a
 line are not scored. Exit status 1 when format problems were found.
 """
 
-TUNE_EXAMPLES = f"""examples:
-  {PROG} tune listen_count.txt
-  {PROG} tune listen_count.txt --grid regularization=50,100,200 --grid weighting=binary --plot ndcg.png
-  {PROG} tune listen_count.txt --grid model=ease --grid regularization=100 --seed 1 --json
+TUNE_EXAMPLES = """examples:
+  {prog} tune listen_count.txt
+  {prog} tune listen_count.txt --grid regularization=50,100,200 --grid weighting=binary --plot ndcg.png
+  {prog} tune listen_count.txt --grid model=ease --grid regularization=100 --seed 1 --json
 
 default grid: model=ease, weighting=binary,log, regularization=30,100,300,1000
 (8 fits; about a minute on the official data with 2 cores)
@@ -167,15 +173,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"jukebox_fast: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser():
-    parser = _Parser(prog=PROG, description="Fast implicit-feedback music recommendation.")
+def build_parser(prog=PROG):
+    from . import __version__
+
+    parser = _Parser(prog=prog, description="Fast implicit-feedback music recommendation: play counts in, "
+                     "the songs each user will most likely play next out.")
+    parser.add_argument("--version", action="version", version=f"jukebox_fast {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
         "run", help="read plays, fit, and recommend unplayed songs for each listed user",
         description="Read LISTEN_COUNT ('<user_id> <song_id> <count>' lines), fit a model (EDLAE by default), and print one line "
         "per user of USER_IDS: the user id, then K songs the user has not played, best first.",
-        epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=RUN_EXAMPLES.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("listen_count", nargs="?", help="the listening log")
     run.add_argument("user_ids", nargs="?", help="the users to recommend for, one a line")
@@ -189,7 +199,7 @@ def build_parser():
     split = _add_command(commands, "split", "hold out part of a listening log, in the problem's own formats",
         "Split LISTEN_COUNT into OUT_DIR/listen_count.txt (train plays), OUT_DIR/test_data.txt (held-out truth, "
         "'<user_id> <song_id> ...') and OUT_DIR/user_ids.txt (the held-out users). The same seed gives the "
-        "same files as shared/tools/make_split.py.", SPLIT_EXAMPLES)
+        "same files as shared/tools/make_split.py.", SPLIT_EXAMPLES.format(prog=prog))
     split.add_argument("listen_count", help="the listening log")
     split.add_argument("out_dir", help="directory for the three files (created if missing)")
     _add_split_options(split)
@@ -198,7 +208,7 @@ def build_parser():
 
     train = _add_command(commands, "train", "fit a model and save it in one file",
         "Read LISTEN_COUNT, fit the model and save it, with the plays and the id maps it needs, in one "
-        "checksummed file MODEL (written atomically) for `recommend`.", TRAIN_EXAMPLES)
+        "checksummed file MODEL (written atomically) for `recommend`.", TRAIN_EXAMPLES.format(prog=prog))
     train.add_argument("listen_count", help="the listening log")
     train.add_argument("model_file", metavar="MODEL", help="the model file to write")
     _add_model_options(train)
@@ -208,7 +218,7 @@ def build_parser():
     recommend = _add_command(commands, "recommend", "recommend from a saved model (or a listening log)",
         "Print one line per user of USER_IDS: the user id, then K songs the user has not played, best first. "
         "MODEL_OR_LISTEN_COUNT is a file written by `train`, or a listening log to fit first (the model "
-        "options apply only then); the output is byte for byte that of `run`.", RECOMMEND_EXAMPLES)
+        "options apply only then); the output is byte for byte that of `run`.", RECOMMEND_EXAMPLES.format(prog=prog))
     recommend.add_argument("source", metavar="MODEL_OR_LISTEN_COUNT", help="a model file or a listening log")
     recommend.add_argument("user_ids", help="the users to recommend for, one a line")
     recommend.add_argument("k", nargs="?", type=_positive_int, metavar="K", help="songs per user (default: 100)")
@@ -219,7 +229,7 @@ def build_parser():
 
     evaluate = _add_command(commands, "evaluate", "score recommendations against held-out plays (NDCG@100, recall, hit rate)",
         "Score RECS ('<user_id> <song_id> ...' lines) against TEST_DATA (the held-out truth, same format): "
-        "NDCG@100, recall@K and hit rate@K, overall and by quartile of user activity.", EVALUATE_EXAMPLES)
+        "NDCG@100, recall@K and hit rate@K, overall and by quartile of user activity.", EVALUATE_EXAMPLES.format(prog=prog))
     evaluate.add_argument("recs", metavar="RECS", help="the recommendations")
     evaluate.add_argument("test_data", metavar="TEST_DATA", help="the held-out truth")
     evaluate.add_argument("--train", metavar="LISTEN_COUNT",
@@ -233,7 +243,7 @@ def build_parser():
 
     tune = _add_command(commands, "tune", "fit a grid of settings on a held-out split, ranked by NDCG@100",
         "Split LISTEN_COUNT as `split` does, fit every setting of the grid on the train part, recommend for the "
-        "held-out users and print a table sorted by NDCG@100, with fit times.", TUNE_EXAMPLES)
+        "held-out users and print a table sorted by NDCG@100, with fit times.", TUNE_EXAMPLES.format(prog=prog))
     tune.add_argument("listen_count", help="the listening log")
     tune.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
         help="values of one model option (model, regularization, weighting, ...); repeat for more keys; "
@@ -445,7 +455,8 @@ def _write_example(directory, log):
 
 def main(argv=None):
     """Run the command line; returns the exit status. ``argv`` items may be paths."""
-    args = build_parser().parse_args(None if argv is None else [os.fspath(a) for a in argv])
+    parser = build_parser(program_name() if argv is None else PROG)
+    args = parser.parse_args(None if argv is None else [os.fspath(a) for a in argv])
     log = _Log(args.quiet)
     start = time.perf_counter()
 

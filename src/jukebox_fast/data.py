@@ -5,6 +5,9 @@ kernels see dense integer indices. ``IdMap.lookup`` is the one place where
 tokens become indices, ``IdMap.data``/``offsets`` the one place they come back.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,17 +54,17 @@ class IdMap:
     def __len__(self):
         return self.offsets.size - 1
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> str:
         return self.data[self.offsets[i] : self.offsets[i + 1]].tobytes().decode("utf-8")
 
-    def tolist(self):
+    def tolist(self) -> list[str]:
         """All tokens as a list of str, in index order."""
         text = self.data.tobytes().decode("utf-8")
         if text.isascii():
             return [text[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist())]
         return [self[i] for i in range(len(self))]
 
-    def lookup(self, tokens):
+    def lookup(self, tokens: IdMap | Sequence[str]) -> np.ndarray:
         """Indices (int64) of ``tokens`` (an IdMap or a sequence of str); -1 where unknown."""
         from .kernels.parse import lookup_tokens
 
@@ -131,7 +134,7 @@ class Interactions:
     n_repeats: int = 0
 
     @property
-    def n_plays(self):
+    def n_plays(self) -> int:
         return self.user_items.nnz
 
 

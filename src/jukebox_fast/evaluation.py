@@ -1,6 +1,9 @@
 """Ranking metrics, exactly as the Jukebox problem defines them, on arrays and on files."""
 
+from __future__ import annotations
+
 import math
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,7 +15,7 @@ def _discounts(n):
     return 1.0 / np.log2(np.arange(2, n + 2, dtype=np.float64))
 
 
-def ndcg(recommended, held_out, k=100):
+def ndcg(recommended: np.ndarray, held_out: sp.sparray | sp.spmatrix, k: int = 100) -> np.ndarray:
     """Per-user NDCG@k of recommendations against held-out plays.
 
     DCG sums 1/log2(i + 1) over positions i = 1..k whose song is held out;
@@ -42,7 +45,7 @@ def ndcg(recommended, held_out, k=100):
         return np.where(n_held > 0, dcg / ideal, np.nan)
 
 
-def recall(recommended, held_out, k=100):
+def recall(recommended: np.ndarray, held_out: sp.sparray | sp.spmatrix, k: int = 100) -> np.ndarray:
     """Per-user share of held-out songs found in the top k (NaN without held-out songs)."""
     recommended = np.asarray(recommended)[:, :k]
     held_out = held_out.tocsr()
@@ -186,7 +189,13 @@ def _problem(problems, kind, count, example):
         problems.append({"kind": kind, "count": int(count), "example": example})
 
 
-def evaluate_files(recs_path, test_path, train_path=None, user_ids_path=None, k=100):
+def evaluate_files(
+    recs_path: str | os.PathLike,
+    test_path: str | os.PathLike,
+    train_path: str | os.PathLike | None = None,
+    user_ids_path: str | os.PathLike | None = None,
+    k: int = 100,
+) -> dict:
     """Score a recommendations file against a held-out truth file, as the problem's evaluator does.
 
     Every user of TEST_DATA with a non-empty line in RECS is scored; NDCG

@@ -6,6 +6,8 @@ Writing goes to a temporary file beside the target and is renamed into
 place, so a failure never leaves half an output behind.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import re
@@ -18,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import parallel
-from .data import Interactions, factorize
+from .data import IdMap, Interactions, factorize
 from .errors import InputFormatError, JukeboxError, JukeboxWarning
 
 _BOM = b"\xef\xbb\xbf"
@@ -155,7 +157,7 @@ def _build_csr(rows, cols, values, n_rows, n_cols):
     return packed_indptr, indices[keep], data[keep]
 
 
-def read_listens(path):
+def read_listens(path: str | os.PathLike) -> Interactions:
     """Read a listening log of ``<user_id> <song_id> <count>`` lines.
 
     Fields are separated by spaces or tabs; LF or CRLF line ends, blank
@@ -210,7 +212,7 @@ def _check_summed_counts(path, user_codes, song_codes, counts, users, songs, ind
         )
 
 
-def read_user_ids(path):
+def read_user_ids(path: str | os.PathLike) -> IdMap:
     """Read a file of user ids, one a line, blank lines skipped.
 
     Returns an IdMap of the distinct ids in file order; a repeated id is
@@ -228,7 +230,7 @@ def read_user_ids(path):
     return ids
 
 
-def format_recommendations(users, songs, recommended):
+def format_recommendations(users: IdMap, songs: IdMap, recommended: np.ndarray) -> bytes:
     """Recommendation lines as bytes: the id of ``users[r]``, then the ids of the songs of row r.
 
     Parameters
@@ -287,7 +289,7 @@ def check_output(path):
         _output_target(os.fspath(path))
 
 
-def write_output(path, payload):
+def write_output(path: str | os.PathLike | None, payload: bytes | memoryview) -> None:
     """Write bytes to ``path`` ('-' or None: stdout) so no reader ever sees half of them.
 
     A regular file (new or existing) is written to a temporary file in the

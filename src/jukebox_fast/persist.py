@@ -7,7 +7,11 @@ SHA-256 of everything before it. Loading checks the magic, the version,
 the length and the checksum before it trusts a byte.
 """
 
+from __future__ import annotations
+
 import hashlib
+import os
+from typing import TYPE_CHECKING
 import inspect
 import json
 import struct
@@ -16,6 +20,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import ModelFileError
+
+if TYPE_CHECKING:
+    from .data import Interactions
+    from .models import ItemItemRecommender
 
 MAGIC = b"jukebox_fast\0mdl"
 FORMAT_VERSION = 1
@@ -99,14 +107,14 @@ def encode_model(model, interactions):
     return out
 
 
-def save_model(path, model, interactions):
+def save_model(path: str | os.PathLike, model: ItemItemRecommender, interactions: Interactions) -> None:
     """Write a fitted model and its plays to ``path`` atomically (see ``encode_model``)."""
     from .io import write_output
 
     write_output(path, memoryview(encode_model(model, interactions)))
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> tuple[ItemItemRecommender, Interactions]:
     """Read a model file written by ``save_model``.
 
     Returns

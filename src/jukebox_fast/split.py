@@ -4,6 +4,8 @@ The protocols and the random draws are those of ``shared/tools/make_split.py``,
 so the same seed gives the same split (and the same bytes) from either tool.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
 
@@ -60,7 +62,9 @@ def split_plays(user_codes, n_users, seed=0, ratio=0.8, protocol="random"):
     return train
 
 
-def split_file(listens_path, out_dir, seed=0, ratio=0.8, protocol="random"):
+def split_file(
+    listens_path: str | os.PathLike, out_dir: str | os.PathLike, seed: int = 0, ratio: float = 0.8, protocol: str = "random"
+) -> dict:
     """Split a listening log into OUT_DIR/listen_count.txt, test_data.txt and user_ids.txt.
 
     ``listen_count.txt`` holds the train plays in file order, one

@@ -55,9 +55,16 @@ class LinearAutoencoder(ItemItemRecommender):
     summary = "gradient-trained linear autoencoder (Adam on sparse user batches)"
 
     def __init__(
-        self, regularization=100.0, weighting="binary", epochs=10, batch_size=2048, learning_rate=1e-2,
-        seed=0, backend="numba", progress=False,
-    ):
+        self,
+        regularization: float = 100.0,
+        weighting: str = "binary",
+        epochs: int = 10,
+        batch_size: int = 2048,
+        learning_rate: float = 1e-2,
+        seed: int = 0,
+        backend: str = "numba",
+        progress: bool = False,
+    ) -> None:
         super().__init__(weighting)
         if not regularization > 0:
             raise ValueError(f"regularization must be positive, got {regularization!r}")

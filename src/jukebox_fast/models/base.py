@@ -1,6 +1,9 @@
 """What every item-item model shares: scores = weigh(X) @ B, then the best unplayed songs."""
 
+from __future__ import annotations
+
 import numpy as np
+import scipy.sparse as sp
 
 from .. import parallel
 from ..data import WEIGHTINGS, as_user_items, weigh
@@ -31,7 +34,7 @@ class ItemItemRecommender:
     (``model.item_weights_ = B``) so the next call makes them anew.
     """
 
-    def __init__(self, weighting="binary"):
+    def __init__(self, weighting: str = "binary") -> None:
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
         self.weighting = weighting
@@ -45,7 +48,7 @@ class ItemItemRecommender:
         """
         return {name: getattr(options, name) for name in names if getattr(options, name, None) is not None}
 
-    def fit(self, user_items):
+    def fit(self, user_items: sp.sparray | sp.spmatrix) -> ItemItemRecommender:
         """Learn B from a (n_users, n_items) sparse matrix of play counts; returns self."""
         user_items = as_user_items(user_items)
         n_items = user_items.shape[1]
@@ -57,10 +60,10 @@ class ItemItemRecommender:
         raise NotImplementedError
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         return self.item_weights_.shape[0]
 
-    def scoring_weights(self):
+    def scoring_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """B as ``recommend`` reads it: ``(rows, scales)`` with B ~ ``scales[:, None] * rows``.
 
         ``rows`` (n_items, n_items) int16 and ``scales`` (n_items,) float32:
@@ -81,7 +84,9 @@ class ItemItemRecommender:
             kept = self._scoring = (B, rows, scales)
         return kept[1], kept[2]
 
-    def recommend(self, user_items, k=100, filter_seen=True):
+    def recommend(
+        self, user_items: sp.sparray | sp.spmatrix, k: int = 100, filter_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The k best songs for every row of ``user_items``.
 
         Parameters

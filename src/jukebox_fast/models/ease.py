@@ -133,7 +133,7 @@ class EASE(ItemItemRecommender):
 
     summary = "closed form, one float32 Cholesky inverse"
 
-    def __init__(self, regularization=100.0, weighting="binary"):
+    def __init__(self, regularization: float = 100.0, weighting: str = "binary") -> None:
         super().__init__(weighting)
         if not regularization > 0:
             raise ValueError(f"regularization must be positive, got {regularization!r}")
