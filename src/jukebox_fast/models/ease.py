@@ -40,32 +40,30 @@ def gram_matrix(X, lower=False):
     return gram
 
 
-def invert_gram(gram, regularization):
+def invert_gram(gram, regularization, progress=None):
     """Cholesky inverse of G + diagMat(regularization) in float32, in place: P ends up in ``gram``'s lower triangle.
 
-    Only the lower triangle of G is read; the strict upper one is left as it was.
+    Only the lower triangle of G is read; the strict upper one is left as
+    it was. The solve is ``cholesky.invert_spd``: blocked BLAS-3, sound at
+    any n that fits in memory. ``progress(done, total)`` is called after
+    each block of columns.
     """
-    from scipy.linalg import lapack
     from threadpoolctl import threadpool_limits
+
+    from ..cholesky import invert_spd
 
     n = gram.shape[0]
     gram.reshape(-1)[:: n + 1] += np.asarray(regularization, np.float32)
-    # gram is symmetric, so its transpose is the same matrix in the Fortran
-    # order LAPACK wants; the upper triangle there is the lower one here.
     # OpenBLAS rounds differently on different thread counts; solving on a
     # fixed count (every core this process may use) keeps B, and so the
     # output, the same whatever --threads says.
     with threadpool_limits(limits=solver_threads(), user_api="blas"):
-        factor, info = lapack.spotrf(gram.T, lower=0, clean=0, overwrite_a=1)
-        if info == 0:
-            factor, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+        info = invert_spd(gram, progress=progress)
     if info != 0:
         raise np.linalg.LinAlgError(
-            f"X^T X + {np.min(regularization):g} I is not positive definite in float32 (LAPACK info {info}); "
+            f"X^T X + {np.min(regularization):g} I is not positive definite in float32 (leading minor {info}); "
             "raise the regularization"
         )
-    if not np.shares_memory(factor, gram):
-        gram[...] = factor.T
     return gram
 
 
