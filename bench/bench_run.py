@@ -5,7 +5,7 @@
   time (Python, imports and Numba's start-up included; kernels cached).
 - floor: a bare float32 potrf + potri of the same n x n gram matrix, the one
   piece of work that cannot be avoided. Each run's ratio to it is printed
-  after the table ("ratios, measured in this session").
+  after the table ("ratios, measured in this run").
 - cold: the command on an empty Numba cache (every kernel compiled), each
   time beside a warm run on the cache it filled; the ratio is printed too.
 - baseline: the problem's own EASE solution (pandas, log weights, float64

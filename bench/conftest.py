@@ -11,14 +11,14 @@ _RATIOS = {}
 
 @pytest.fixture(scope="session")
 def ratios():
-    """Name -> text of a ratio between two timings of this session, printed after the benchmarks' table."""
+    """Name -> text of a ratio between two timings of this run, printed after the benchmarks' table."""
     return _RATIOS
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables
 def pytest_terminal_summary(terminalreporter):
     if _RATIOS:
-        terminalreporter.section("ratios, measured in this session")
+        terminalreporter.section("ratios, measured in this run")
         for name, text in _RATIOS.items():
             terminalreporter.line(f"{name}: {text}")
 

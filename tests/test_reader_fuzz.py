@@ -236,7 +236,7 @@ def test_user_id_files_match_the_reference(tmp_path_factory, data, chunks):
 
 
 def test_the_reference_parser_knows_the_rules():
-    """The oracle itself, on the issue's cases: a wrong oracle would make the fuzz tests vacuous."""
+    """The oracle itself, on the documented cases: a wrong oracle would make the fuzz tests vacuous."""
     dense, users, songs, repeats = reference_listens(BOM + b"0042 s 1\r\n\n42\ts\t02\r\n0042 s 3")
     assert users == ["0042", "42"] and songs == ["s"] and repeats == 1
     assert dense.tolist() == [[4], [2]]
