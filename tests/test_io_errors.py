@@ -326,5 +326,5 @@ def test_ease_refuses_before_allocating_the_song_matrix(monkeypatch):
     assert e.value.available == 16 * 2**20 and e.value.needed >= needed
     assert str(e.value).startswith(
         f"EASE on 3,000 songs (one 3,000 x 3,000 float32 matrix) needs about {e.value.needed / 2**20:.1f} MiB "
-        "but only 16.0 MiB of memory is available; drop rarely played songs"
+        "but only 16.0 MiB of memory is available; keep fewer songs (--max-songs, Interactions.most_played)"
     )

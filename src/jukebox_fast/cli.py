@@ -6,6 +6,8 @@ with status 1 when the recommendations have format problems.
 """
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -192,6 +194,7 @@ def build_parser(prog=PROG):
     run.add_argument("--example", action="store_true", help="run on a small synthetic log generated in code")
     run.add_argument("-k", type=_positive_int, default=100, help="songs per user (default: 100)")
     run.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    _add_max_songs(run)
     _add_model_options(run)
     _add_common(run)
     run.set_defaults(handler=_run)
@@ -211,6 +214,7 @@ def build_parser(prog=PROG):
         "checksummed file MODEL (written atomically) for `recommend`.", TRAIN_EXAMPLES.format(prog=prog))
     train.add_argument("listen_count", help="the listening log")
     train.add_argument("model_file", metavar="MODEL", help="the model file to write")
+    _add_max_songs(train)
     _add_model_options(train)
     _add_common(train)
     train.set_defaults(handler=_train)
@@ -223,6 +227,7 @@ def build_parser(prog=PROG):
     recommend.add_argument("user_ids", help="the users to recommend for, one a line")
     recommend.add_argument("k", nargs="?", type=_positive_int, metavar="K", help="songs per user (default: 100)")
     recommend.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    _add_max_songs(recommend)
     _add_model_options(recommend)
     _add_common(recommend)
     recommend.set_defaults(handler=_recommend)
@@ -264,6 +269,14 @@ def _add_command(commands, name, summary, description, examples):
     )
 
 
+def _add_max_songs(parser):
+    parser.add_argument(
+        "--max-songs", type=_positive_int, metavar="N",
+        help="keep only the N most played songs (by listeners) as inputs and as recommendations; for a catalogue "
+        "whose songs x songs matrix does not fit in memory (stderr says how many plays that leaves out)",
+    )
+
+
 def _add_split_options(parser):
     from .split import PROTOCOLS
 
@@ -271,6 +284,32 @@ def _add_split_options(parser):
     parser.add_argument("--ratio", type=_ratio, default=0.8, help="share of plays kept for training (default: 0.8)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="random",
         help="random: shuffle all plays (default, the problem's own); per-user: hold out a share of each user's plays")
+
+
+class _StderrHandler(logging.Handler):
+    """The ``jukebox_fast`` logger's lines (progress of long phases) on stderr, as the command's other lines."""
+
+    def emit(self, record):
+        print(f"jukebox_fast: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _progress_on_stderr(quiet):
+    from .runtime import logger
+
+    if quiet:
+        yield
+        return
+    handler, saved = _StderrHandler(), (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 class _Log:
@@ -297,7 +336,7 @@ def _run(args, log):
         listens, user_ids = args.listen_count, args.user_ids
         if args.example:
             listens, user_ids = _write_example(tmp, log)
-        text, timer = run(listens, user_ids, model, k=args.k, log=log)
+        text, timer = run(listens, user_ids, model, k=args.k, log=log, max_songs=args.max_songs)
     write_output(args.output, text)
     if args.verbose:
         log(f"phases: {timer}")
@@ -317,13 +356,15 @@ def _train(args, log):
     from .io import read_listens
     from .models import make_model
     from .persist import save_model
-    from .pipeline import PhaseTimer
+    from .pipeline import PhaseTimer, ensure_room, keep_most_played
 
     model = make_model(args)
     timer = PhaseTimer()
     with timer("read"):
         interactions = read_listens(args.listen_count)
     log(f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs")
+    interactions = keep_most_played(interactions, args.max_songs, log)
+    ensure_room(model, interactions, [], 0)
     with timer("fit"):
         model.fit(interactions.user_items)
     with timer("save"):
@@ -341,10 +382,12 @@ def _recommend(args, log):
 
     k = 100 if args.k is None else args.k
     if not is_model_file(args.source):
-        text, timer = run(args.source, args.user_ids, make_model(args), k=k, log=log)
+        text, timer = run(args.source, args.user_ids, make_model(args), k=k, log=log, max_songs=args.max_songs)
     else:
         from .precompile import load_in_background
 
+        if args.max_songs is not None:
+            raise JukeboxError(f"{args.source}: --max-songs applies when fitting a listening log; a model file keeps its songs")
         timer = PhaseTimer()
         load_in_background()
         with timer("load"):
@@ -470,7 +513,7 @@ def main(argv=None):
         try:
             from .runtime import limit_threads
 
-            with limit_threads(args.threads):
+            with limit_threads(args.threads), _progress_on_stderr(args.quiet):
                 status = args.handler(args, log) or 0
         except JukeboxError as e:
             if args.debug:

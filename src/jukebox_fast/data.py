@@ -77,6 +77,12 @@ class IdMap:
         )
         return out
 
+    def take(self, indices: np.ndarray) -> IdMap:
+        """An IdMap of the tokens at ``indices`` (distinct), in that order."""
+        indices = np.asarray(indices, np.int64)
+        starts, lengths = self.offsets[indices], np.diff(self.offsets)[indices]
+        return factorize(self.data, starts, lengths, self.hashes[indices])[1]
+
     def __repr__(self):
         return f"IdMap({len(self)} ids)"
 
@@ -136,6 +142,21 @@ class Interactions:
     @property
     def n_plays(self) -> int:
         return self.user_items.nnz
+
+    def most_played(self, n_songs: int) -> Interactions:
+        """The plays of the ``n_songs`` songs with the most listeners (ties to the earlier song), songs in their order.
+
+        The other songs' plays are left out; every user stays, with
+        whatever plays remain (maybe none).
+        """
+        n = self.user_items.shape[1]
+        if n_songs >= n:
+            return self
+        listeners = np.bincount(self.user_items.indices, minlength=n)
+        keep = np.sort(np.argsort(-listeners, kind="stable")[:n_songs])
+        user_items = sp.csr_array(self.user_items[:, keep])
+        user_items.sort_indices()
+        return Interactions(user_items, self.users, self.songs.take(keep), self.n_repeats)
 
 
 def as_user_items(user_items, n_items=None):

@@ -4,6 +4,8 @@ import contextlib
 import time
 import warnings
 
+import numpy as np
+
 from .data import select_rows
 from .errors import JukeboxWarning
 from .io import format_recommendations, read_listens, read_user_ids
@@ -49,8 +51,43 @@ def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
         return format_recommendations(user_ids, interactions.songs, recommended)
 
 
-def run(listens_path, user_ids_path, model, k=100, log=print):
-    """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer."""
+def keep_most_played(interactions, max_songs, log=print):
+    """``interactions`` with only its ``max_songs`` most played songs (None: all), saying what that left out."""
+    n_songs = interactions.user_items.shape[1]
+    if max_songs is None or max_songs >= n_songs:
+        return interactions
+    kept = interactions.most_played(max_songs)
+    dropped = interactions.n_plays - kept.n_plays
+    log(
+        f"--max-songs {max_songs:,}: kept the {max_songs:,} most played of {n_songs:,} songs; "
+        f"{dropped:,} plays ({dropped / max(interactions.n_plays, 1):.1%}) of the others are left out"
+    )
+    return kept
+
+
+def ensure_room(model, interactions, user_ids, k):
+    """Refuse, before the fit, a run whose fit and recommendations would not fit in memory (``memory.ensure_room``)."""
+    from . import memory, parallel
+    from .models.base import ItemItemRecommender
+
+    if not isinstance(model, ItemItemRecommender):
+        return
+    # The requested users are not looked up yet (that kernel loads later): they are taken to
+    # play as the log's users do on average, at any of its activity levels.
+    n_plays = np.diff(interactions.user_items.indptr)
+    share = min(1.0, len(user_ids) / max(len(n_plays), 1))
+    answered = (len(user_ids), int(share * interactions.n_plays), np.unique(n_plays).size)
+    songs = interactions.songs
+    id_bytes = songs.offsets[-1] / max(len(songs), 1)
+    memory.ensure_room(model, interactions.user_items, answered, min(k, len(songs)), id_bytes, parallel.get_num_threads())
+
+
+def run(listens_path, user_ids_path, model, k=100, log=print, max_songs=None):
+    """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer.
+
+    ``max_songs`` keeps only that many of the most played songs, as inputs
+    and as recommendations.
+    """
     timer = PhaseTimer()
     # On a first run, a second process compiles the kernels of the fit and after it while this
     # one reads; this one then takes its share of them (precompile.py).
@@ -65,6 +102,8 @@ def run(listens_path, user_ids_path, model, k=100, log=print):
             f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
             f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
         )
+        interactions = keep_most_played(interactions, max_songs, log)
+        ensure_room(model, interactions, user_ids, k)
         with timer("fit"):
             compiling.before_fit()
             model.fit(interactions.user_items)

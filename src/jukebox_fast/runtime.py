@@ -1,7 +1,10 @@
-"""Threads and memory: the machine-facing settings of a run."""
+"""Threads, memory and progress: the machine-facing side of a run."""
 
 import contextlib
+import logging
 import os
+import threading
+import time
 
 from .errors import MemoryBudgetError
 
@@ -78,3 +81,64 @@ def limit_threads(n_threads):
             yield
     finally:
         parallel.set_num_threads(previous)
+
+
+logger = logging.getLogger("jukebox_fast")
+
+
+def _duration(seconds):
+    """'45s', '3m05s', '1h02m'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+class Progress:
+    """Progress of one long phase, as lines on the ``jukebox_fast`` logger (INFO).
+
+    Nothing is said for a phase done within ``quiet_for`` seconds; after
+    that a line at most every ``every`` seconds, with the time taken and
+    the time left, and one at the end. Safe to advance from several
+    threads. The command line shows these lines on stderr (not with
+    ``-q``); a library user sees them by configuring logging.
+
+    ``describe(done, total)`` says what is done, e.g. "scored 1,000 of 5,000 users".
+    """
+
+    def __init__(self, total, describe, quiet_for=5.0, every=20.0):
+        self.total = total
+        self.describe = describe
+        self.quiet_for = quiet_for
+        self.every = every
+        self.done = 0
+        self.start = time.perf_counter()
+        self.last = None
+        self._lock = threading.Lock()
+
+    def update(self, done):
+        """Set the amount done so far."""
+        self._record(done, 0)
+
+    def advance(self, amount):
+        """Add ``amount`` to the amount done."""
+        self._record(None, amount)
+
+    def _record(self, done, amount):
+        with self._lock:
+            self.done = done if done is not None else self.done + amount
+            done = self.done
+            now = time.perf_counter()
+            elapsed = now - self.start
+            if elapsed < self.quiet_for or (self.last is not None and now - self.last < self.every):
+                return
+            self.last = now
+        left = f", about {_duration(elapsed * (self.total - done) / done)} left" if 0 < done < self.total else ""
+        logger.info(f"{self.describe(done, self.total)} in {_duration(elapsed)}{left}")
+
+    def finish(self):
+        """The closing line, when any line was said."""
+        if self.last is not None:
+            logger.info(f"{self.describe(self.total, self.total)} in {_duration(time.perf_counter() - self.start)}")

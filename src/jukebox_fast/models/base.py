@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 
 from .. import parallel
 from ..data import WEIGHTINGS, as_user_items, weigh
-from ..runtime import ensure_memory
+from ..errors import JukeboxWarning
+from ..runtime import Progress, available_memory, ensure_memory
 
 # Each thread scores blocks of about this many bytes, which stay in its cache.
 _BLOCK_BYTES = 1 << 20
@@ -59,6 +62,14 @@ class ItemItemRecommender:
     def _learn(self, X):
         raise NotImplementedError
 
+    def fit_matrices(self) -> int:
+        """How many n x n float32 matrices ``fit`` holds at its peak (for the memory plan)."""
+        return 1
+
+    def adjustment_bytes(self, n_items: int, n_levels: int) -> int:
+        """Bytes of the score adjustments ``recommend`` makes for users of ``n_levels`` distinct activities."""
+        return 0
+
     @property
     def n_items(self) -> int:
         return self.item_weights_.shape[0]
@@ -69,14 +80,24 @@ class ItemItemRecommender:
         ``rows`` (n_items, n_items) int16 and ``scales`` (n_items,) float32:
         each row is rounded to steps of 1/32767 of its largest |entry|,
         so every entry is within half a step. Made once per B (the
-        ``item_weights_`` object) and kept.
+        ``item_weights_`` object) and kept. Where the memory free is less
+        than the copy needs, ``rows`` is B itself and ``scales`` ones, with
+        a JukeboxWarning.
         """
         from ..kernels.linalg import quantize_rows
 
         B = self.item_weights_
         kept = getattr(self, "_scoring", None)
         if kept is None or kept[0] is not B:
-            ensure_memory(B.size * 2, "the 16-bit copy of B that scoring reads", "use a machine with more memory")
+            if B.size * 2 > available_memory():
+                warnings.warn(
+                    f"no room for the 16-bit copy of B ({B.size * 2 / 2**30:.1f} GiB): scoring reads B in float32, "
+                    "at about half the speed, and near-ties may rank differently",
+                    JukeboxWarning,
+                    stacklevel=2,
+                )
+                kept = self._scoring = (B, B, np.ones(B.shape[0], np.float32))
+                return kept[1], kept[2]
             rows, scales = np.empty(B.shape, np.int16), np.empty(B.shape[0], np.float32)
             parallel.run_tasks(
                 quantize_rows, [(B, rows, scales, lo, hi) for lo, hi in parallel.split(B.shape[0], parallel.get_num_threads())]
@@ -123,13 +144,15 @@ class ItemItemRecommender:
         adjustment = self._score_adjustment(np.diff(X_indptr))
         weights = self.scoring_weights()
         shares = parallel.split_by_work(X_indptr, n_threads)
+        progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
         parallel.run_tasks(
             self._recommend_rows,
             [
-                (X_indptr, X_indices, X.data, weights, lo, hi, block_rows, filter_seen, indices, scores, adjustment)
+                (X_indptr, X_indices, X.data, weights, lo, hi, block_rows, filter_seen, indices, scores, adjustment, progress)
                 for lo, hi in shares
             ],
         )
+        progress.finish()
         return indices, scores
 
     def _score_adjustment(self, n_plays):
@@ -140,7 +163,9 @@ class ItemItemRecommender:
         """
         return None
 
-    def _recommend_rows(self, X_indptr, X_indices, X_data, weights, lo, hi, block_rows, filter_seen, indices, scores, adjustment):
+    def _recommend_rows(
+        self, X_indptr, X_indices, X_data, weights, lo, hi, block_rows, filter_seen, indices, scores, adjustment, progress
+    ):
         """Score rows lo..hi-1 a block at a time and keep each row's top k; one thread's share."""
         from ..kernels.linalg import multiply_sparse_dense, shift_scale_rows
         from ..kernels.topk import select_topk_unseen
@@ -162,3 +187,4 @@ class ItemItemRecommender:
             if not filter_seen:
                 indptr = np.zeros_like(indptr)
             select_topk_unseen(view, indptr, cols, indices[a:b], scores[a:b])
+            progress.advance(b - a)

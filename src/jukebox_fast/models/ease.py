@@ -3,11 +3,11 @@
 import numpy as np
 
 from .. import parallel
-from ..runtime import ensure_memory, solver_threads
+from ..runtime import Progress, ensure_memory, solver_threads
 from .base import ItemItemRecommender
 
 
-def ensure_memory_for_solve(X, model, matrices=1, advice="drop rarely played songs first, or use a machine with more memory"):
+def ensure_memory_for_solve(X, model, matrices=1, advice="keep fewer songs (--max-songs, Interactions.most_played) or use a machine with more memory"):
     """Refuse, before allocating them, the songs x songs float32 matrices the machine has no room for."""
     n = X.shape[1]
     count = "one" if matrices == 1 else {2: "two", 3: "three"}.get(matrices, str(matrices))
@@ -40,13 +40,13 @@ def gram_matrix(X, lower=False):
     return gram
 
 
-def invert_gram(gram, regularization, progress=None):
+def invert_gram(gram, regularization):
     """Cholesky inverse of G + diagMat(regularization) in float32, in place: P ends up in ``gram``'s lower triangle.
 
     Only the lower triangle of G is read; the strict upper one is left as
     it was. The solve is ``cholesky.invert_spd``: blocked BLAS-3, sound at
-    any n that fits in memory. ``progress(done, total)`` is called after
-    each block of columns.
+    any n that fits in memory. A solve of more than a few seconds reports
+    its progress (``runtime.Progress``).
     """
     from threadpoolctl import threadpool_limits
 
@@ -57,8 +57,10 @@ def invert_gram(gram, regularization, progress=None):
     # OpenBLAS rounds differently on different thread counts; solving on a
     # fixed count (every core this process may use) keeps B, and so the
     # output, the same whatever --threads says.
+    progress = Progress(1.0, lambda done, _: f"solve: {done:.0%} of the {n:,} x {n:,} inverse ({float(n) ** 3:.1e} flop)")
     with threadpool_limits(limits=solver_threads(), user_api="blas"):
-        info = invert_spd(gram, progress=progress)
+        info = invert_spd(gram, progress=progress.update)
+    progress.finish()
     if info != 0:
         raise np.linalg.LinAlgError(
             f"X^T X + {np.min(regularization):g} I is not positive definite in float32 (leading minor {info}); "

@@ -95,6 +95,8 @@ against +0.0017 on top of the prior and the activity debiasing (K 20:
 transposed copy), so rows were kept.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -362,18 +364,18 @@ class EDLAE(ItemItemRecommender):
 
     def __init__(
         self,
-        regularization=4.0,
-        dropout=0.85,
-        penalty_exponent=0.75,
-        user_exponent=0.4,
-        popularity_exponent=0.2,
-        target_weight=0.0,
-        neighbour_weight=0.03,
-        neighbours=10,
-        prior_weight=1.0,
-        activity_exponent=0.05,
-        weighting="binary",
-    ):
+        regularization: float = 4.0,
+        dropout: float = 0.85,
+        penalty_exponent: float = 0.75,
+        user_exponent: float = 0.4,
+        popularity_exponent: float = 0.2,
+        target_weight: float = 0.0,
+        neighbour_weight: float = 0.03,
+        neighbours: int = 10,
+        prior_weight: float = 1.0,
+        activity_exponent: float = 0.05,
+        weighting: str = "binary",
+    ) -> None:
         super().__init__(weighting)
         if not regularization > 0:
             raise ValueError(f"regularization must be positive, got {regularization!r}")
@@ -412,7 +414,7 @@ class EDLAE(ItemItemRecommender):
             )
         )
 
-    def fit(self, user_items):
+    def fit(self, user_items: sp.sparray | sp.spmatrix) -> EDLAE:
         user_items = as_user_items(user_items)
         # _learn sees only the weighted plays; the targets need the counts.
         self._log_counts = np.log(user_items.data.astype(np.float64))
@@ -420,6 +422,13 @@ class EDLAE(ItemItemRecommender):
             return super().fit(user_items)
         finally:
             del self._log_counts
+
+    def fit_matrices(self) -> int:
+        return 2 if self.target_weight else 1
+
+    def adjustment_bytes(self, n_items: int, n_levels: int) -> int:
+        # activity_factors: one float32 row of factors per distinct activity level, and the offsets
+        return 4 * n_items * (n_levels + 1) if (self.prior_weight or self.activity_exponent) else 0
 
     def _learn(self, X):
         n = X.shape[1]

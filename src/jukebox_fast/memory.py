@@ -1,0 +1,115 @@
+"""The memory a run needs at its peak, counted before the first songs x songs allocation.
+
+A dense item-item model holds one (or more) n x n float32 matrix: 6.8 GB at
+41,140 songs, 22.5 GB at 75,000. ``plan`` lists every buffer that the fit
+and the recommendations add to what the process holds already (the plays
+are read by then, and the free memory is measured after them), so that a
+catalogue too large for the machine is refused in seconds, with both
+numbers and the largest number of songs that would fit, instead of
+failing half-way through a solve of many minutes.
+"""
+
+from dataclasses import dataclass, field
+
+from . import runtime
+from .errors import MemoryBudgetError
+
+# Scoring works on blocks of rows of about this many bytes per thread (models/base.py).
+BLOCK_BYTES = 1 << 20
+
+
+@dataclass
+class MemoryPlan:
+    """Bytes of each buffer a run adds at the peak of its fit and of its recommendations."""
+
+    n_items: int
+    fit: dict = field(default_factory=dict)
+    recommend: dict = field(default_factory=dict)
+    optional: dict = field(default_factory=dict)  # in ``recommend`` too, but the run can do without it
+
+    @property
+    def needed(self):
+        """Bytes at the peak without the optional buffers."""
+        return max(sum(self.fit.values()), sum(self.recommend.values()) - sum(self.optional.values()))
+
+    @property
+    def wanted(self):
+        """Bytes at the peak with every buffer."""
+        return max(sum(self.fit.values()), sum(self.recommend.values()))
+
+    def describe(self, phase):
+        buffers = self.fit if phase == "fit" else self.recommend
+        return ", ".join(
+            f"{name} {_gib(size)}" for name, size in buffers.items() if size >= 2**20 and name not in self.optional
+        )
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+
+
+def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None):
+    """The buffers of fitting ``model`` on ``user_items`` and recommending k songs to some users.
+
+    Parameters
+    ----------
+    model : ItemItemRecommender
+    user_items : sparse (n_users, n_items)
+        The plays the model is fit on.
+    answered : tuple of int
+        The users to answer, their plays in all, and their distinct numbers of songs.
+    k : int
+        Songs per user.
+    id_bytes : float
+        Mean length of a song id in bytes (the output's size).
+    n_threads : int
+    n_items : int, optional
+        Songs of the model, when other than ``user_items.shape[1]`` (to ask what a smaller catalogue needs).
+    """
+    n = user_items.shape[1] if n_items is None else n_items
+    nnz = user_items.nnz if n_items is None else int(user_items.nnz * n_items / max(user_items.shape[1], 1))
+    n_users = user_items.shape[0]
+    matrices = model.fit_matrices()
+    square = 4 * n * n
+    result = MemoryPlan(n)
+    count = {1: "one", 2: "two", 3: "three"}.get(matrices, str(matrices))
+    result.fit[f"{count} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'}"] = matrices * square
+    # The weighted plays by rows and by columns (data, indices, indptr), and a user-weighted copy.
+    result.fit["the weighted plays"] = 24 * nnz + 8 * (n_users + n)
+    n_answered, answered_plays, levels = answered
+    block_rows = max(8, BLOCK_BYTES // (4 * max(n, 1)))
+    result.recommend[f"B, one {n:,} x {n:,} float32 matrix,"] = square
+    result.recommend["its 16-bit copy"] = result.optional["its 16-bit copy"] = square // 2
+    result.recommend["the plays of the users answered"] = 16 * answered_plays + 8 * n_answered
+    result.recommend["score blocks"] = 4 * n_threads * block_rows * n
+    result.recommend["score adjustments"] = model.adjustment_bytes(n, levels)
+    result.recommend["the recommendations"] = int(n_answered * k * (8 + id_bytes + 1))
+    return result
+
+
+def ensure_room(model, user_items, answered, k, id_bytes, n_threads, available=None):
+    """Refuse, with the numbers and what to do, a run whose buffers would not fit in memory.
+
+    Returns the plan. Without room for the 16-bit copy of B the run goes
+    on, and scoring reads B itself (``ItemItemRecommender.scoring_weights``).
+    """
+    available = runtime.available_memory() if available is None else available
+    needed = plan(model, user_items, answered, k, id_bytes, n_threads)
+    if needed.needed <= available:
+        return needed
+    n = user_items.shape[1]
+    lo, hi = 0, n  # the most songs that fit: the plan grows with n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if plan(model, user_items, answered, k, id_bytes, n_threads, n_items=mid).needed <= available:
+            lo = mid
+        else:
+            hi = mid - 1
+    phase = "fit" if sum(needed.fit.values()) >= needed.needed else "recommend"
+    advice = (
+        f"--max-songs {lo // 100 * 100} keeps the most played songs that fit (Interactions.most_played in the API), "
+        "or use a machine with more memory" if lo >= 100 else "use a machine with more memory"
+    )
+    raise MemoryBudgetError(
+        f"{type(model).__name__} on {n:,} songs ({needed.describe(phase)})", needed.needed, available, advice
+    )
