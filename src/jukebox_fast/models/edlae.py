@@ -42,57 +42,7 @@ lambda is given relative to the mean diagonal of the (weighted) gram
 matrix, the kNN's weight to B's mean entry, and n_0 is the log's mean
 number of songs per user, so the same setting fits logs of any size.
 
-How w, K, t, d and then p and the user exponent were chosen
-(bench/tune_defaults.py: inner 80/20 splits of the three public train
-files, NDCG@100 per file; "mean" is over the three). EDLAE with p 0.8,
-user exponent 0.5 and none of the additions: 0.2400 / 0.2408 / 0.2395,
-mean 0.2401.
-
-- The prior (t 1) alone +0.0012, the activity debiasing (d 0.05) alone
-  +0.0011, both 0.2417 / 0.2428 / 0.2416 (+0.0019); t 0.7 / 1.3 and
-  d 0.03 / 0.08 within 0.0002; a fixed n_0 of 8, 12 or 16 within 0.0003 on
-  the first file (so n_0 is the log's mean).
-- A kNN from an RP3beta matrix (co-occurrences with users weighted
-  n_u^-0.5, columns pop_j^-0.4, 50 neighbours, w 0.03) first: +0.0004
-  alone, +0.0005 on top of both (0.2422 / 0.2433 / 0.2419; public 0.2932);
-  alpha 0.5 beat 0.75 on every file, alpha 0.25, beta 0.3 / 0.5, K 20-100
-  and w 0.02 / 0.05 were within 0.0004.
-- B's own kNN (K 10, w 0.03) instead: +0.0017 alone (0.2418 / 0.2425 /
-  0.2412), +0.0014 on top of both (0.2433 / 0.2442 / 0.2427), higher than
-  the RP3beta kNN on every file; RP3beta on top of it +0.0001 (first file),
-  K 5 / 20 and w 0.02 / 0.04 lower or equal on every file.
-- With all three on, lambda 3 / 5, p 0.75 / 0.85, the popularity exponent
-  0.15 / 0.25, the user exponent 0.4 / 0.6, t 0.7 / 1.3 and d 0.03 / 0.08
-  re-checked: p 0.85 (+0.0003 to +0.0005) and the user exponent 0.4
-  (+0.0003 to +0.0007) gained on every file, both together 0.2443 /
-  0.2452 / 0.2435 (mean 0.2443, +0.0042 over EDLAE alone); p 0.9 or the
-  user exponent 0.3 lose, and t 1.3 with d 0.08, or lambda 5, on top of
-  them do not gain on every file.
-
-On the public splits (bench/compare_models.py): 0.2918 without the
-additions, 0.2924 with t, 0.2925 with d, 0.2926 with both, 0.2932 with the
-RP3beta kNN on top, 0.2944 with B's own kNN alone, 0.2958 with B's own kNN
-and both, 0.2959 with p 0.85 and the user exponent 0.4 (run's default).
-
-Tried on the first file's inner split and not kept: Steck and Liang's
-(2021) higher-order pair features, fitted once on the residual X - X B
-(C = (Z^T W Z + lambda_C I)^-1 Z^T W R, pairs of songs with the most
-co-occurrences, the exact zero constraints C[(i,j), i] = C[(i,j), j] = 0
-through P's columns): m = 1,000 pairs, lambda_C 0.1 / 1 / 10 / 30 / 100 /
-300 x the mean diagonal: -0.0336 / -0.0131 / -0.0009 / 0 / +0.0002 /
-+0.0002 in 2.4-3.6 s; m = 4,000, lambda_C 100 / 300 / 1000: -0.0001 /
-+0.0001 / +0.0001 in 10-13 s. An unpruned RP3beta-like matrix added to
-B: -0.0001 to +0.0002. A user-kNN score blend (50-200 neighbours,
-cosine, scores normalised per user): -0.0002 to -0.0011. The prior's
-weight growing or shrinking as n_u ** +-0.25 or 0.5: 0 to -0.0006. The
-debiasing exponent also moved by the user's mainstreamness (the mean log
-popularity of their songs), +-0.1 or 0.2 per unit: -0.0009 to -0.0084.
-A fully centred gram matrix (the exact intercept model, a refit): 0.2410
-against 0.2409 for the prior on the uncentred one. B's own kNN taken by
-columns (each song's 10 strongest inputs) instead of rows: +0.0019
-against +0.0017 on top of the prior and the activity debiasing (K 20:
-+0.0012), within noise and it needs B's columns (a strided pass or a
-transposed copy), so rows were kept.
+How the defaults were chosen, their accuracy and everything tried: docs/models.md.
 """
 
 from __future__ import annotations
