@@ -20,11 +20,11 @@ def relative_error(a, b):
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 70), block=st.integers(1, 33), seed=st.integers(0, 2**16))
-def test_matches_float64_inverse_on_random_sizes_and_blocks(n, block, seed):
+@given(n=st.integers(1, 70), block=st.integers(1, 33), panels=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_matches_float64_inverse_on_random_sizes_and_blocks(n, block, panels, seed):
     g = spd(n, seed)
     a = np.tril(g) + np.triu(np.full((n, n), 7.0, np.float32), 1)  # junk above the diagonal
-    assert invert_spd(a, block=block) == 0
+    assert invert_spd(a, block=block, panel=panels * block) == 0
     expected = np.linalg.inv(g.astype(np.float64))
     assert relative_error(np.tril(a), np.tril(expected)) < 1e-5
     assert np.all(a[np.triu_indices(n, 1)] == 7.0), "the strict upper triangle must be neither read nor written"

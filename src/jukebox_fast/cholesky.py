@@ -7,8 +7,9 @@ four BLAS-3 calls: SYRK, GEMM, TRSM and TRMM on panels of the matrix, in
 place. Only the diagonal blocks go to LAPACK (potrf, trtri, lauum on
 ``BLOCK`` x ``BLOCK``). LAPACK's own threaded potrf crashes at large n on
 some OpenBLAS builds (a float32 matrix of 41,140 songs on two threads),
-while these BLAS calls are sound at any size, so this solve runs at every n
-that fits in memory.
+and so does its threaded SYRK for large n (the trailing update of such a
+factor), so this one gives SYRK at most ``PANEL`` columns and the rest of
+each update to GEMM: it runs at every n that fits in memory.
 
 The routines come from SciPy's Cython BLAS and LAPACK (the same library
 that ``scipy.linalg`` uses) and are called through ctypes, which lets a
@@ -26,6 +27,8 @@ import numpy as np
 # machine's GEMM rate, small enough that the diagonal blocks' LAPACK calls
 # (serial in effect) are a small share of the n^3.
 BLOCK = 1024
+# The widest SYRK the factor makes (see ``factor``); a multiple of BLOCK.
+PANEL = 4096
 
 _int = ctypes.POINTER(ctypes.c_int)
 _float = ctypes.POINTER(ctypes.c_float)
@@ -96,13 +99,13 @@ def _step_progress(progress, step, n):
     return lambda j: progress((step + share(j / n)) / 3)
 
 
-def factor(m, block=BLOCK, done=lambda j: None):
+def factor(m, block=BLOCK, done=lambda j: None, panel=PANEL):
     """Upper Cholesky factor U (A = U^T U) in place, right-looking by blocks of columns.
 
     Returns 0, or the 1-based column at which A is not positive definite
     (as LAPACK's info).
     """
-    potrf, trsm, syrk = _routine("spotrf"), _routine("strsm"), _routine("ssyrk")
+    potrf, trsm, syrk, gemm = _routine("spotrf"), _routine("strsm"), _routine("ssyrk"), _routine("sgemm")
     n, info = m.n, ctypes.c_int(0)
     for k in range(0, n, block):
         kb, rest = min(block, n - k), n - k - min(block, n - k)
@@ -110,9 +113,16 @@ def factor(m, block=BLOCK, done=lambda j: None):
         if info.value != 0:
             return k + info.value
         if rest:
-            # A12 = U11^-T A12, then A22 -= A12^T A12.
+            # A12 = U11^-T A12, then A22 -= A12^T A12: a panel of columns at a time, SYRK on its
+            # diagonal block and GEMM above it. OpenBLAS's threaded SYRK crashes for large n
+            # (n = 40,000, k = 1,024 on two threads), so no SYRK is given more than PANEL columns.
             trsm(b"L", b"U", b"T", b"N", _i(kb), _i(rest), _f(1.0), m.at(k, k), m.ld, m.at(k, k + kb), m.ld)
-            syrk(b"U", b"T", _i(rest), _i(kb), _f(-1.0), m.at(k, k + kb), m.ld, _f(1.0), m.at(k + kb, k + kb), m.ld)
+            for c in range(k + kb, n, panel):
+                width = min(panel, n - c)
+                if c > k + kb:
+                    gemm(b"T", b"N", _i(c - k - kb), _i(width), _i(kb), _f(-1.0), m.at(k, k + kb), m.ld, m.at(k, c), m.ld,
+                         _f(1.0), m.at(k + kb, c), m.ld)
+                syrk(b"U", b"T", _i(width), _i(kb), _f(-1.0), m.at(k, c), m.ld, _f(1.0), m.at(c, c), m.ld)
         done(k + kb)
     return 0
 
@@ -148,7 +158,7 @@ def multiply_by_transpose(m, block=BLOCK, done=lambda j: None):
         done(i + ib)
 
 
-def invert_spd(a, block=BLOCK, progress=None):
+def invert_spd(a, block=BLOCK, progress=None, panel=PANEL):
     """A^-1 of a symmetric positive definite float32 matrix, in place, reading and writing its lower triangle.
 
     Parameters
@@ -161,6 +171,9 @@ def invert_spd(a, block=BLOCK, progress=None):
     progress : callable, optional
         ``progress(fraction)`` after each block, with the share of the
         n^3 flops done so far.
+    panel : int
+        The widest SYRK of the factor's updates (rounded down to a
+        multiple of ``block``, at least ``block``).
 
     Returns
     -------
@@ -176,7 +189,7 @@ def invert_spd(a, block=BLOCK, progress=None):
     if a.shape[0] == 0:
         return 0
     m, n = _Matrix(a), a.shape[0]
-    info = factor(m, block, _step_progress(progress, 0, n))
+    info = factor(m, block, _step_progress(progress, 0, n), panel=max(block, panel // block * block))
     if info:
         return info
     invert_triangular(m, block, _step_progress(progress, 1, n))
