@@ -201,7 +201,7 @@ def test_a_failed_run_leaves_an_existing_output_alone(files, capsys):
 def test_a_catalogue_too_large_for_memory_is_refused_before_the_matrix(files, capsys, monkeypatch, model, options, matrices):
     from jukebox_fast.models import edlae
 
-    monkeypatch.setattr(runtime, "available_memory", lambda: 3 * 2**20)
+    monkeypatch.setattr(runtime, "memory_budget", lambda: runtime.MemoryBudget(3 * 2**20, "a test's budget"))
     # the songs x songs matrix: must not be reached
     monkeypatch.setattr(ease, "gram_matrix", None)
     monkeypatch.setattr(edlae, "gram_matrix", None)
@@ -210,7 +210,7 @@ def test_a_catalogue_too_large_for_memory_is_refused_before_the_matrix(files, ca
     message = refused(capsys, files / "listen_count.txt", files / "user_ids.txt", "-q", "-o", files / "recs.txt", "--model", model, *options)
     assert message.startswith(f"{type(MODELS[model]()).__name__} on 1,000 songs (")
     assert matrices in message
-    assert "but only 3.0 MiB of memory is available" in message
+    assert "but only 3.0 MiB of memory is available (a test's budget)" in message
     fits = int(re.search(r"--max-songs (\d+) keeps the most played songs that fit", message).group(1))
     matrix_count = 2 if options else 1
     assert 0 < fits < songs and 4 * matrix_count * fits**2 < 3 * 2**20

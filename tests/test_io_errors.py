@@ -313,7 +313,7 @@ def test_ease_refuses_before_allocating_the_song_matrix(monkeypatch):
     from jukebox_fast.models import ease
 
     n_songs = 3000
-    monkeypatch.setattr(runtime, "available_memory", lambda: 16 * 2**20)
+    monkeypatch.setattr(runtime, "memory_budget", lambda: runtime.MemoryBudget(16 * 2**20, "a test's budget"))
 
     def allocate(*args):
         raise AssertionError("allocated the songs x songs matrix before checking memory")
@@ -326,5 +326,6 @@ def test_ease_refuses_before_allocating_the_song_matrix(monkeypatch):
     assert e.value.available == 16 * 2**20 and e.value.needed >= needed
     assert str(e.value).startswith(
         f"EASE on 3,000 songs (one 3,000 x 3,000 float32 matrix) needs about {e.value.needed / 2**20:.1f} MiB "
-        "but only 16.0 MiB of memory is available; keep fewer songs (--max-songs, Interactions.most_played)"
+        "but only 16.0 MiB of memory is available (a test's budget); keep fewer songs (--max-songs, "
+        "Interactions.most_played)"
     )

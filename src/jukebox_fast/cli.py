@@ -92,6 +92,15 @@ _unit_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _ratio = _number(float, lambda v: 0 < v < 1, "a number between 0 and 1")
 
 
+def _memory_size(text):
+    from .runtime import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_common(parser):
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on stderr but errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the time of each phase on stderr")
@@ -275,6 +284,11 @@ def _add_max_songs(parser):
         help="keep only the N most played songs (by listeners) as inputs and as recommendations; for a catalogue "
         "whose songs x songs matrix does not fit in memory (stderr says how many plays that leaves out)",
     )
+    parser.add_argument(
+        "--memory-limit", type=_memory_size, metavar="SIZE",
+        help="the memory the run may use in all, e.g. 16G or 512M (default: what the machine has free, less a "
+        "reserve); a run that does not fit is refused before the fit, with the --max-songs that fits",
+    )
 
 
 def _add_split_options(parser):
@@ -294,7 +308,7 @@ class _StderrHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def _progress_on_stderr(quiet):
+def _progress_on_stderr(quiet, verbose=False):
     from .runtime import logger
 
     if quiet:
@@ -302,7 +316,7 @@ def _progress_on_stderr(quiet):
         return
     handler, saved = _StderrHandler(), (logger.level, logger.propagate)
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
     try:
         yield
@@ -356,7 +370,7 @@ def _train(args, log):
     from .io import read_listens
     from .models import make_model
     from .persist import save_model
-    from .pipeline import PhaseTimer, ensure_room, keep_most_played
+    from .pipeline import PhaseTimer, ensure_room, keep_most_played, out_of_memory_reported
 
     model = make_model(args)
     timer = PhaseTimer()
@@ -365,7 +379,7 @@ def _train(args, log):
     log(f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs")
     interactions = keep_most_played(interactions, args.max_songs, log)
     ensure_room(model, interactions, [], 0)
-    with timer("fit"):
+    with timer("fit"), out_of_memory_reported("fitting", model, interactions, [], 0):
         model.fit(interactions.user_items)
     with timer("save"):
         save_model(args.model_file, model, interactions)
@@ -378,7 +392,7 @@ def _recommend(args, log):
     from .io import read_user_ids, write_output
     from .models import make_model
     from .persist import is_model_file, load_model
-    from .pipeline import PhaseTimer, recommend_for_file, run
+    from .pipeline import PhaseTimer, out_of_memory_reported, recommend_for_file, run
 
     k = 100 if args.k is None else args.k
     if not is_model_file(args.source):
@@ -397,7 +411,8 @@ def _recommend(args, log):
         if len(user_ids) == 0:
             warnings.warn(f"{args.user_ids}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
         log(f"{args.source}: {model!r} fit on {interactions.n_plays:,} plays; {len(user_ids):,} users to answer")
-        text = recommend_for_file(interactions, model, user_ids, k, timer, log)
+        with out_of_memory_reported("recommending with", model, interactions, user_ids, k):
+            text = recommend_for_file(interactions, model, user_ids, k, timer, log)
     write_output(args.output, text)
     if args.verbose:
         log(f"phases: {timer}")
@@ -511,20 +526,24 @@ def main(argv=None):
         warnings.simplefilter("always")
         warnings.showwarning = show_warning
         try:
-            from .runtime import limit_threads
+            from .runtime import limit_threads, memory_limit
 
-            with limit_threads(args.threads), _progress_on_stderr(args.quiet):
+            with limit_threads(args.threads), memory_limit(getattr(args, "memory_limit", None)), \
+                    _progress_on_stderr(args.quiet, args.verbose):
                 status = args.handler(args, log) or 0
         except JukeboxError as e:
             if args.debug:
                 raise
             print(f"jukebox_fast: error: {e}", file=sys.stderr)
             return 2
-        except MemoryError as e:  # MemoryBudgetError, the planned refusal, is a JukeboxError above
+        except MemoryError as e:  # the plan's refusal and a failed fit or scoring are JukeboxErrors above
             if args.debug:
                 raise
+            from .runtime import memory_budget
+
             detail = f" ({e})" if str(e) else ""
-            print(f"jukebox_fast: error: out of memory{detail}; try fewer --threads or a smaller input", file=sys.stderr)
+            print(f"jukebox_fast: error: out of memory{detail}; the memory budget is {memory_budget()}; use a smaller "
+                  "input, or a machine with more memory", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("jukebox_fast: interrupted", file=sys.stderr)
@@ -535,5 +554,8 @@ def main(argv=None):
             os.dup2(devnull, sys.stdout.fileno())
             return 141
     if args.verbose:
-        log(f"total {time.perf_counter() - start:.2f}s")
+        from .errors import format_size
+        from .runtime import peak_memory
+
+        log(f"total {time.perf_counter() - start:.2f}s, peak memory {format_size(peak_memory())}")
     return status

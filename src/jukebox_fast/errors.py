@@ -40,13 +40,21 @@ class BackendUnavailableError(JukeboxError, ImportError):
 class MemoryBudgetError(JukeboxError, MemoryError):
     """A computation would need more memory than the machine has free."""
 
-    def __init__(self, what, needed, available, advice):
+    def __init__(self, what, needed, available, advice, limited_by=None):
         self.needed = needed
         self.available = available
-        super().__init__(f"{what} needs about {_size(needed)} but only {_size(available)} of memory is available; {advice}")
+        self.limited_by = limited_by
+        source = f" ({limited_by})" if limited_by else ""
+        super().__init__(
+            f"{what} needs about {format_size(needed)} but only {format_size(available)} of memory is available{source}; {advice}"
+        )
 
 
-def _size(n_bytes):
+class OutOfMemoryError(JukeboxError, MemoryError):
+    """An allocation failed though the memory plan admitted the run; says what failed and what to do."""
+
+
+def format_size(n_bytes):
     """Bytes for people: '37.3 GiB', '512.0 MiB'."""
     return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
 

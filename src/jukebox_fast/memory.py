@@ -9,10 +9,12 @@ numbers and the largest number of songs that would fit, instead of
 failing half-way through a solve of many minutes.
 """
 
+import gc
+import traceback
 from dataclasses import dataclass, field
 
 from . import runtime
-from .errors import MemoryBudgetError
+from .errors import MemoryBudgetError, OutOfMemoryError, format_size
 
 # Scoring works on blocks of rows of about this many bytes per thread (models/base.py).
 BLOCK_BYTES = 1 << 20
@@ -40,12 +42,8 @@ class MemoryPlan:
     def describe(self, phase):
         buffers = self.fit if phase == "fit" else self.recommend
         return ", ".join(
-            f"{name} {_gib(size)}" for name, size in buffers.items() if size >= 2**20 and name not in self.optional
+            f"{name} {format_size(size)}" for name, size in buffers.items() if size >= 2**20 and name not in self.optional
         )
-
-
-def _gib(n_bytes):
-    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
 
 
 def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None):
@@ -74,8 +72,8 @@ def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None):
     result = MemoryPlan(n)
     count = {1: "one", 2: "two", 3: "three"}.get(matrices, str(matrices))
     result.fit[f"{count} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'}"] = matrices * square
-    # The weighted plays by rows and by columns (data, indices, indptr), and a user-weighted copy.
-    result.fit["the weighted plays"] = 24 * nnz + 8 * (n_users + n)
+    # The model's working copies of the plays (weighted, by columns, ...), and their row and column pointers.
+    result.fit["the working copies of the plays"] = model.fit_bytes_per_play() * nnz + 16 * (n_users + n)
     n_answered, answered_plays, levels = answered
     block_rows = max(8, BLOCK_BYTES // (4 * max(n, 1)))
     result.recommend[f"B, one {n:,} x {n:,} float32 matrix,"] = square
@@ -87,29 +85,61 @@ def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None):
     return result
 
 
-def ensure_room(model, user_items, answered, k, id_bytes, n_threads, available=None):
-    """Refuse, with the numbers and what to do, a run whose buffers would not fit in memory.
-
-    Returns the plan. Without room for the 16-bit copy of B the run goes
-    on, and scoring reads B itself (``ItemItemRecommender.scoring_weights``).
-    """
-    available = runtime.available_memory() if available is None else available
-    needed = plan(model, user_items, answered, k, id_bytes, n_threads)
-    if needed.needed <= available:
-        return needed
-    n = user_items.shape[1]
-    lo, hi = 0, n  # the most songs that fit: the plan grows with n
+def largest_catalogue(model, user_items, answered, k, id_bytes, n_threads, available):
+    """The most songs whose plan needs at most ``available`` bytes (0 when none do)."""
+    lo, hi = 0, user_items.shape[1]  # the plan grows with n
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if plan(model, user_items, answered, k, id_bytes, n_threads, n_items=mid).needed <= available:
             lo = mid
         else:
             hi = mid - 1
-    phase = "fit" if sum(needed.fit.values()) >= needed.needed else "recommend"
-    advice = (
-        f"--max-songs {lo // 100 * 100} keeps the most played songs that fit (Interactions.most_played in the API), "
-        "or use a machine with more memory" if lo >= 100 else "use a machine with more memory"
+    return lo
+
+
+def advice(max_songs):
+    """What to do when the run does not fit, given the most songs that fit."""
+    if max_songs < 100:
+        return "use a machine with more memory"
+    return (
+        f"--max-songs {max_songs // 100 * 100} keeps the most played songs that fit (Interactions.most_played in "
+        "the API), or use a machine with more memory"
     )
+
+
+def ensure_room(model, user_items, answered, k, id_bytes, n_threads, budget=None):
+    """Refuse, with the numbers and what to do, a run whose buffers would not fit in the memory budget.
+
+    ``budget`` is a ``runtime.MemoryBudget`` (default: ``runtime.memory_budget()``).
+    Returns the plan. Without room for the 16-bit copy of B the run goes
+    on, and scoring reads B itself (``ItemItemRecommender.scoring_weights``).
+    """
+    budget = runtime.memory_budget() if budget is None else budget
+    needed = plan(model, user_items, answered, k, id_bytes, n_threads)
+    if needed.needed <= budget.available:
+        return needed
+    n = user_items.shape[1]
+    fits = largest_catalogue(model, user_items, answered, k, id_bytes, n_threads, budget.available)
+    phase = "fit" if sum(needed.fit.values()) >= needed.needed else "recommend"
     raise MemoryBudgetError(
-        f"{type(model).__name__} on {n:,} songs ({needed.describe(phase)})", needed.needed, available, advice
+        f"{type(model).__name__} on {n:,} songs ({needed.describe(phase)})", needed.needed, budget.available,
+        advice(fits), budget.limited_by,
+    )
+
+
+def out_of_memory(error, doing, model, user_items, answered, k, id_bytes, n_threads):
+    """The ``OutOfMemoryError`` for a MemoryError raised while ``doing`` (e.g. "fitting") despite the plan.
+
+    Says what failed (NumPy's message names the array), the budget now and
+    the most songs whose plan fits in it.
+    """
+    traceback.clear_frames(error.__traceback__)  # the failed run's buffers go now, before the budget is measured
+    gc.collect()
+    budget = runtime.memory_budget()
+    n = user_items.shape[1]
+    fits = largest_catalogue(model, user_items, answered, k, id_bytes, n_threads, budget.available)
+    what = str(error) or "an allocation failed"
+    return OutOfMemoryError(
+        f"out of memory while {doing} {type(model).__name__} on {n:,} songs ({what}); the memory budget is "
+        f"{format_size(budget.available)} now ({budget.limited_by}); {advice(min(fits, n - 1))}"
     )

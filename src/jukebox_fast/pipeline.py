@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 
 from .data import select_rows
-from .errors import JukeboxWarning
+from .errors import JukeboxWarning, MemoryBudgetError, format_size
 from .io import format_recommendations, read_listens, read_user_ids
 from .precompile import start_precompiling
+from . import runtime
 
 
 class PhaseTimer:
@@ -65,29 +66,72 @@ def keep_most_played(interactions, max_songs, log=print):
     return kept
 
 
+def _planned_users(interactions, user_ids):
+    """(users answered, their plays, distinct activity levels) as the memory plan takes them.
+
+    The requested users are not looked up yet (that kernel loads later):
+    they are taken to play as the log's users do on average, at any of its
+    activity levels.
+    """
+    n_plays = np.diff(interactions.user_items.indptr)
+    share = min(1.0, len(user_ids) / max(len(n_plays), 1))
+    return len(user_ids), int(share * interactions.n_plays), np.unique(n_plays).size
+
+
+def _plan_arguments(interactions, user_ids, k):
+    from . import parallel
+
+    songs = interactions.songs
+    id_bytes = songs.offsets[-1] / max(len(songs), 1)
+    return (interactions.user_items, _planned_users(interactions, user_ids), min(k, len(songs)), id_bytes,
+            parallel.get_num_threads())
+
+
 def ensure_room(model, interactions, user_ids, k):
-    """Refuse, before the fit, a run whose fit and recommendations would not fit in memory (``memory.ensure_room``)."""
-    from . import memory, parallel
+    """Refuse, before the fit, a run whose fit and recommendations would not fit in memory (``memory.ensure_room``).
+
+    Returns the plan (None for a model that is not an item-item matrix).
+    """
+    from . import memory
     from .models.base import ItemItemRecommender
 
     if not isinstance(model, ItemItemRecommender):
-        return
-    # The requested users are not looked up yet (that kernel loads later): they are taken to
-    # play as the log's users do on average, at any of its activity levels.
-    n_plays = np.diff(interactions.user_items.indptr)
-    share = min(1.0, len(user_ids) / max(len(n_plays), 1))
-    answered = (len(user_ids), int(share * interactions.n_plays), np.unique(n_plays).size)
-    songs = interactions.songs
-    id_bytes = songs.offsets[-1] / max(len(songs), 1)
-    memory.ensure_room(model, interactions.user_items, answered, min(k, len(songs)), id_bytes, parallel.get_num_threads())
+        return None
+    budget = runtime.memory_budget()
+    plan = memory.ensure_room(model, *_plan_arguments(interactions, user_ids, k), budget=budget)
+    runtime.logger.debug(
+        f"memory: {format_size(runtime.resident_memory())} in use; the fit adds {format_size(sum(plan.fit.values()))}, "
+        f"the recommendations {format_size(sum(plan.recommend.values()))}; budget {budget}"
+    )
+    return plan
 
 
-def run(listens_path, user_ids_path, model, k=100, log=print, max_songs=None):
+@contextlib.contextmanager
+def out_of_memory_reported(doing, model, interactions, user_ids, k):
+    """Within the block, a MemoryError becomes one ``OutOfMemoryError``: what was being done, what failed, what to do."""
+    from . import memory
+
+    try:
+        yield
+    except MemoryBudgetError:
+        raise
+    except MemoryError as error:
+        raise memory.out_of_memory(error, doing, model, *_plan_arguments(interactions, user_ids, k)) from error
+
+
+def run(listens_path, user_ids_path, model, k=100, log=print, max_songs=None, memory_limit=None):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer.
 
     ``max_songs`` keeps only that many of the most played songs, as inputs
-    and as recommendations.
+    and as recommendations. ``memory_limit`` (bytes, or a size such as
+    ``"16G"``) is the memory the run may use in all, instead of what the
+    machine has free (``runtime.memory_limit``).
     """
+    with runtime.memory_limit(memory_limit) if memory_limit is not None else contextlib.nullcontext():
+        return _run(listens_path, user_ids_path, model, k, log, max_songs)
+
+
+def _run(listens_path, user_ids_path, model, k, log, max_songs):
     timer = PhaseTimer()
     # On a first run, a second process compiles the kernels of the fit and after it while this
     # one reads; this one then takes its share of them (precompile.py).
@@ -103,13 +147,16 @@ def run(listens_path, user_ids_path, model, k=100, log=print, max_songs=None):
             f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
         )
         interactions = keep_most_played(interactions, max_songs, log)
-        ensure_room(model, interactions, user_ids, k)
-        with timer("fit"):
+        plan = ensure_room(model, interactions, user_ids, k)
+        with timer("fit"), out_of_memory_reported("fitting", model, interactions, user_ids, k):
             compiling.before_fit()
             model.fit(interactions.user_items)
+        if plan is not None:
+            runtime.logger.debug(f"memory: peak {format_size(runtime.peak_memory())} after the fit")
     except BaseException:
         compiling.abandon()
         raise
     compiling.join()
-    text = recommend_for_file(interactions, model, user_ids, k, timer, log)
+    with out_of_memory_reported("recommending", model, interactions, user_ids, k):
+        text = recommend_for_file(interactions, model, user_ids, k, timer, log)
     return text, timer

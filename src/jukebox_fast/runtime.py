@@ -3,10 +3,12 @@
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
+from dataclasses import dataclass
 
-from .errors import MemoryBudgetError
+from .errors import MemoryBudgetError, format_size
 
 
 _CGROUP_FILES = (
@@ -14,18 +16,71 @@ _CGROUP_FILES = (
     ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
 )
 
+# What a run's memory plan (memory.py) does not count, set from the plan's total against the
+# measured peak at several catalogue sizes (bench/memory_plan.py; docs/performance.md, "Memory"):
+# - inside the process: the allocator's slack, BLAS's per-thread buffers, NumPy's temporaries;
+PROCESS_HEADROOM = 256 * 2**20
+# - in its address space (ulimit -v): thread stacks, the allocator's per-thread arenas and the
+#   compiler's memory on a first run, reserved though little of them is touched;
+ADDRESS_HEADROOM = 384 * 2**20
+# - on the machine, when the budget is its free memory: other processes, the page cache of the
+#   input file, the shell the run was started from. A tenth of the memory, 1 to 4 GiB.
+MACHINE_RESERVE_SHARE = 0.1
+MACHINE_RESERVE_RANGE = (1 * 2**30, 4 * 2**30)
 
-def available_memory():
-    """Bytes of memory this process can still allocate: MemAvailable, capped by the cgroup limit."""
-    available = None
+_limit = {"bytes": None}
+
+
+def parse_size(text):
+    """Bytes of a size such as ``16G``, ``16GiB``, ``512M``, ``1.5g`` or ``123456`` (K, M, G, T: powers of 1024).
+
+    Raises ValueError for anything else, or a size below 1 MiB.
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"expected a size such as 16G or 512M, got {text!r}")
+    value = float(match.group(1)) * 1024 ** "bkmgt".index(match.group(2).lower() or "b")
+    if not 2**20 <= value < 2**63:
+        raise ValueError(f"expected a size of at least 1M, got {text!r}")
+    return int(value)
+
+
+def _process_memory():
+    """The process's resident, virtual and data sizes in bytes (VmRSS, VmSize, VmData; 0 where unknown)."""
+    sizes = {"VmRSS": 0, "VmSize": 0, "VmData": 0}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in sizes:
+                    sizes[key] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return sizes
+
+
+def _meminfo():
+    """/proc/meminfo's MemTotal and MemAvailable in bytes (None where unknown)."""
+    values = {"MemTotal": None, "MemAvailable": None}
     try:
         with open("/proc/meminfo") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-                    break
-    except OSError:
+                key, _, value = line.partition(":")
+                if key in values:
+                    values[key] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
         pass
+    return values
+
+
+def _free_memory():
+    """(room, total, what): the machine's memory free for this process and its size, the cgroup's where smaller.
+
+    room is MemAvailable, or the cgroup's limit less its usage if less;
+    total is MemTotal, or the cgroup's limit if less.
+    """
+    info = _meminfo()
+    available, total, what = info["MemAvailable"], info["MemTotal"], "free memory (MemAvailable)"
     # cgroup v2, then v1 (whose "no limit" is a huge number, harmless in the min)
     for limit_file, usage_file in _CGROUP_FILES:
         try:
@@ -37,18 +92,115 @@ def available_memory():
             continue
         if limit.isdigit():
             room = max(int(limit) - used, 0)
-            available = room if available is None else min(available, room)
+            if available is None or room < available:
+                available, what = room, "the cgroup's room"
+            total = int(limit) if total is None else min(total, int(limit))
         break
     if available is None:
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    return available
+    if total is None:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return available, total, what
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """What a run may still allocate: the tightest of the limits in force, less the headroom for what no plan counts.
+
+    ``available`` is in bytes; ``limited_by`` says which limit set it, with
+    its room and the headroom taken off, for messages.
+    """
+
+    available: int
+    limited_by: str
+
+    def __str__(self):
+        return f"{format_size(self.available)} ({self.limited_by})"
+
+
+def memory_budget():
+    """The memory budget of this process now (``MemoryBudget``).
+
+    The least of: the limit set with ``memory_limit`` (``--memory-limit``)
+    less what the process holds, or else the machine's free memory
+    (MemAvailable, the cgroup's room; v1 and v2) less a reserve for the
+    rest of the machine; and the room left under RLIMIT_AS and RLIMIT_DATA
+    (the soft limit less the process's virtual or data size). Each less
+    the headroom for what the plan does not count.
+    """
+    sizes = _process_memory()
+    candidates = []
+    if _limit["bytes"] is not None:
+        room = _limit["bytes"] - sizes["VmRSS"]
+        candidates.append(
+            (room - PROCESS_HEADROOM, f"--memory-limit {format_size(_limit['bytes'])} less {format_size(sizes['VmRSS'])} in use "
+             f"and {format_size(PROCESS_HEADROOM)} of headroom")
+        )
+    else:
+        room, total, what = _free_memory()
+        low, high = MACHINE_RESERVE_RANGE
+        reserve = min(max(int(MACHINE_RESERVE_SHARE * total), low), high)
+        candidates.append(
+            (room - reserve - PROCESS_HEADROOM, f"{what} {format_size(room)} less {format_size(reserve + PROCESS_HEADROOM)} of headroom")
+        )
+    try:
+        import resource
+    except ImportError:  # not on a POSIX system
+        resource = None
+    if resource is not None:
+        for name, label, used_key in (("RLIMIT_AS", "the address-space limit (ulimit -v)", "VmSize"),
+                                      ("RLIMIT_DATA", "the data-size limit (ulimit -d)", "VmData")):
+            soft = resource.getrlimit(getattr(resource, name))[0]
+            if soft != resource.RLIM_INFINITY and sizes[used_key]:
+                room = soft - sizes[used_key]
+                candidates.append(
+                    (room - ADDRESS_HEADROOM, f"{label} {format_size(soft)}: {format_size(room)} left, less "
+                     f"{format_size(ADDRESS_HEADROOM)} of headroom")
+                )
+    available, limited_by = min(candidates, key=lambda c: c[0])
+    return MemoryBudget(max(int(available), 0), limited_by)
+
+
+def resident_memory():
+    """Bytes of memory the process holds now (VmRSS)."""
+    return _process_memory()["VmRSS"]
+
+
+def peak_memory():
+    """The most memory the process has held so far, in bytes (``ru_maxrss``; 0 where unknown)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def available_memory():
+    """Bytes this process may still allocate: ``memory_budget().available``."""
+    return memory_budget().available
+
+
+@contextlib.contextmanager
+def memory_limit(n_bytes):
+    """Within the block, the process may use ``n_bytes`` in all (None: what the machine has free).
+
+    A size string such as ``"16G"`` is accepted too (``parse_size``).
+    """
+    if isinstance(n_bytes, str):
+        n_bytes = parse_size(n_bytes)
+    saved = _limit["bytes"]
+    _limit["bytes"] = None if n_bytes is None else int(n_bytes)
+    try:
+        yield
+    finally:
+        _limit["bytes"] = saved
 
 
 def ensure_memory(needed, what, advice):
-    """Raise MemoryBudgetError when ``needed`` bytes exceed what is available."""
-    available = available_memory()
-    if needed > available:
-        raise MemoryBudgetError(what, needed, available, advice)
+    """Raise MemoryBudgetError when ``needed`` bytes exceed the memory budget."""
+    budget = memory_budget()
+    if needed > budget.available:
+        raise MemoryBudgetError(what, needed, budget.available, advice, budget.limited_by)
 
 
 def solver_threads():

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from .. import parallel
+from .. import parallel, runtime
 from ..data import WEIGHTINGS, as_user_items, weigh
 from ..errors import JukeboxWarning
-from ..runtime import Progress, available_memory, ensure_memory
+from ..runtime import Progress, ensure_memory
 
 # Each thread scores blocks of about this many bytes, which stay in its cache.
 _BLOCK_BYTES = 1 << 20
@@ -66,6 +66,10 @@ class ItemItemRecommender:
         """How many n x n float32 matrices ``fit`` holds at its peak (for the memory plan)."""
         return 1
 
+    def fit_bytes_per_play(self) -> int:
+        """Bytes per play that ``fit`` holds beside its n x n matrices: the weighted plays by rows and by columns."""
+        return 24
+
     def adjustment_bytes(self, n_items: int, n_levels: int) -> int:
         """Bytes of the score adjustments ``recommend`` makes for users of ``n_levels`` distinct activities."""
         return 0
@@ -89,7 +93,7 @@ class ItemItemRecommender:
         B = self.item_weights_
         kept = getattr(self, "_scoring", None)
         if kept is None or kept[0] is not B:
-            if B.size * 2 > available_memory():
+            if B.size * 2 > runtime.memory_budget().available:
                 warnings.warn(
                     f"no room for the 16-bit copy of B ({B.size * 2 / 2**30:.1f} GiB): scoring reads B in float32, "
                     "at about half the speed, and near-ties may rank differently",

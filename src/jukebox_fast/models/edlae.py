@@ -376,6 +376,11 @@ class EDLAE(ItemItemRecommender):
     def fit_matrices(self) -> int:
         return 2 if self.target_weight else 1
 
+    def fit_bytes_per_play(self) -> int:
+        # The log counts (float64), the weighted plays, their user-weighted copy and its copy by columns
+        # (float32 values and int32 indices each), as bench/memory_plan.py measures them at the gram's peak.
+        return 44
+
     def adjustment_bytes(self, n_items: int, n_levels: int) -> int:
         # activity_factors: one float32 row of factors per distinct activity level, and the offsets
         return 4 * n_items * (n_levels + 1) if (self.prior_weight or self.activity_exponent) else 0
