@@ -378,8 +378,11 @@ def _train(args, log):
         interactions = read_listens(args.listen_count)
     log(f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs")
     interactions = keep_most_played(interactions, args.max_songs, log)
-    ensure_room(model, interactions, [], 0)
-    with timer("fit"), out_of_memory_reported("fitting", model, interactions, [], 0):
+    from .runtime import planned
+
+    plan = ensure_room(model, interactions, [], 0)
+    with timer("fit"), planned() if plan is not None else contextlib.nullcontext(), \
+            out_of_memory_reported("fitting", model, interactions, [], 0):
         model.fit(interactions.user_items)
     with timer("save"):
         save_model(args.model_file, model, interactions)

@@ -13,6 +13,8 @@ import gc
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import runtime
 from .errors import MemoryBudgetError, OutOfMemoryError, format_size
 
@@ -46,7 +48,7 @@ class MemoryPlan:
         )
 
 
-def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None):
+def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None, n_plays=None):
     """The buffers of fitting ``model`` on ``user_items`` and recommending k songs to some users.
 
     Parameters
@@ -61,11 +63,12 @@ def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None):
     id_bytes : float
         Mean length of a song id in bytes (the output's size).
     n_threads : int
-    n_items : int, optional
-        Songs of the model, when other than ``user_items.shape[1]`` (to ask what a smaller catalogue needs).
+    n_items, n_plays : int, optional
+        Songs of the model and their plays, when other than ``user_items``'s (to ask what a smaller
+        catalogue needs).
     """
     n = user_items.shape[1] if n_items is None else n_items
-    nnz = user_items.nnz if n_items is None else int(user_items.nnz * n_items / max(user_items.shape[1], 1))
+    nnz = user_items.nnz if n_plays is None else n_plays
     n_users = user_items.shape[0]
     matrices = model.fit_matrices()
     square = 4 * n * n
@@ -86,11 +89,19 @@ def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None):
 
 
 def largest_catalogue(model, user_items, answered, k, id_bytes, n_threads, available):
-    """The most songs whose plan needs at most ``available`` bytes (0 when none do)."""
-    lo, hi = 0, user_items.shape[1]  # the plan grows with n
+    """The most songs whose plan needs at most ``available`` bytes (0 when none do).
+
+    The songs kept are the most played, as ``Interactions.most_played`` keeps them, with their own plays.
+    """
+    n = user_items.shape[1]
+    listeners = np.sort(np.bincount(user_items.indices, minlength=n))[::-1]
+    plays_of_top = np.concatenate([[0], np.cumsum(listeners)])
+    lo, hi = 0, n  # the plan grows with n
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if plan(model, user_items, answered, k, id_bytes, n_threads, n_items=mid).needed <= available:
+        kept = plan(model, user_items, answered, k, id_bytes, n_threads, n_items=mid, n_plays=int(plays_of_top[mid]))
+        # --max-songs copies the kept plays; the process may keep the pages of the whole log it read.
+        if kept.needed + 16 * int(plays_of_top[mid]) <= available:
             lo = mid
         else:
             hi = mid - 1

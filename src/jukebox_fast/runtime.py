@@ -28,7 +28,7 @@ ADDRESS_HEADROOM = 384 * 2**20
 MACHINE_RESERVE_SHARE = 0.1
 MACHINE_RESERVE_RANGE = (1 * 2**30, 4 * 2**30)
 
-_limit = {"bytes": None}
+_limit = {"bytes": None, "planned": False}
 
 
 def parse_size(text):
@@ -196,8 +196,31 @@ def memory_limit(n_bytes):
         _limit["bytes"] = saved
 
 
+@contextlib.contextmanager
+def planned():
+    """Within the block, a memory plan (memory.py) has admitted the run: ``ensure_memory`` checks nothing.
+
+    The models check their own buffers when used alone; after a plan that
+    would count the headroom twice, against a process that has grown by
+    the kernels it loaded since.
+    """
+    saved = _limit["planned"]
+    _limit["planned"] = True
+    try:
+        yield
+    finally:
+        _limit["planned"] = saved
+
+
+def is_planned():
+    """Whether a memory plan has admitted the run in progress (``planned``)."""
+    return _limit["planned"]
+
+
 def ensure_memory(needed, what, advice):
-    """Raise MemoryBudgetError when ``needed`` bytes exceed the memory budget."""
+    """Raise MemoryBudgetError when ``needed`` bytes exceed the memory budget (unless a plan admitted the run)."""
+    if _limit["planned"]:
+        return
     budget = memory_budget()
     if needed > budget.available:
         raise MemoryBudgetError(what, needed, budget.available, advice, budget.limited_by)

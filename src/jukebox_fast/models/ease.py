@@ -2,19 +2,33 @@
 
 import numpy as np
 
-from .. import parallel
-from ..runtime import Progress, ensure_memory, solver_threads
+from .. import parallel, runtime
+from ..errors import MemoryBudgetError
+from ..runtime import Progress, solver_threads
 from .base import ItemItemRecommender
 
 
-def ensure_memory_for_solve(X, model, matrices=1, advice="keep fewer songs (--max-songs, Interactions.most_played) or use a machine with more memory"):
-    """Refuse, before allocating them, the songs x songs float32 matrices the machine has no room for."""
+def ensure_memory_for_solve(X, model, matrices=1, advice=None):
+    """Refuse, before allocating them, the songs x songs float32 matrices the memory budget has no room for.
+
+    The advice names the most songs whose matrices fit (``--max-songs``), unless ``advice`` is given.
+    """
+    from .. import memory
+
     n = X.shape[1]
+    needed = 4 * n * n * matrices + 80 * X.nnz
+    if runtime.is_planned():
+        return
+    budget = runtime.memory_budget()
+    if needed <= budget.available:
+        return
+    if advice is None:
+        room = budget.available - 80 * X.nnz
+        advice = memory.advice(min(n - 1, int(np.sqrt(max(room, 0) / (4 * matrices)))))
     count = "one" if matrices == 1 else {2: "two", 3: "three"}.get(matrices, str(matrices))
-    ensure_memory(
-        4 * n * n * matrices + 80 * X.nnz,
+    raise MemoryBudgetError(
         f"{model} on {n:,} songs ({count} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'})",
-        advice,
+        needed, budget.available, advice, budget.limited_by,
     )
 
 
