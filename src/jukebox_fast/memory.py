@@ -20,6 +20,9 @@ from .errors import MemoryBudgetError, OutOfMemoryError, format_size
 
 # Scoring works on blocks of rows of about this many bytes per thread (models/base.py).
 BLOCK_BYTES = 1 << 20
+# Memory each thread uses beside the planned arrays: OpenBLAS's buffers, the kernels' scratch
+# (bench/memory_plan.py: the peak stays this far above the arrays on small catalogues).
+THREAD_BYTES = 24 * 2**20
 
 
 @dataclass
@@ -85,6 +88,8 @@ def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None, n_pl
     result.recommend["score blocks"] = 4 * n_threads * block_rows * n
     result.recommend["score adjustments"] = model.adjustment_bytes(n, levels)
     result.recommend["the recommendations"] = int(n_answered * k * (8 + id_bytes + 1))
+    for phase in (result.fit, result.recommend):
+        phase["the threads' working memory (BLAS buffers, scratch)"] = THREAD_BYTES * n_threads
     return result
 
 
