@@ -193,27 +193,27 @@ def test_a_failed_run_leaves_an_existing_output_alone(files, capsys):
 @pytest.mark.parametrize(
     "model, options, matrices",
     [
-        ("ease", [], "one 1,000 x 1,000 float32 matrix"),
-        ("edlae", [], "one 1,000 x 1,000 float32 matrix"),
-        ("edlae", ["--target-weight", "0.1"], "two 1,000 x 1,000 float32 matrices 7.6 MiB"),
+        ("ease", [], "one 5,000 x 5,000 float32 matrix"),
+        ("edlae", [], "one 5,000 x 5,000 float32 matrix"),
+        ("edlae", ["--target-weight", "0.1"], "two 5,000 x 5,000 float32 matrices 190.7 MiB"),
     ],
 )
 def test_a_catalogue_too_large_for_memory_is_refused_before_the_matrix(files, capsys, monkeypatch, model, options, matrices):
     from jukebox_fast.models import edlae
 
-    monkeypatch.setattr(runtime, "memory_budget", lambda: runtime.MemoryBudget(3 * 2**20, "a test's budget"))
+    monkeypatch.setattr(runtime, "memory_budget", lambda: runtime.MemoryBudget(64 * 2**20, "a test's budget"))
     # the songs x songs matrix: must not be reached
     monkeypatch.setattr(ease, "gram_matrix", None)
     monkeypatch.setattr(edlae, "gram_matrix", None)
-    songs = 1000
+    songs = 5000
     (files / "listen_count.txt").write_bytes(b"".join(b"u%d s%d 1\n" % (i % 50, i) for i in range(songs)))
     message = refused(capsys, files / "listen_count.txt", files / "user_ids.txt", "-q", "-o", files / "recs.txt", "--model", model, *options)
-    assert message.startswith(f"{type(MODELS[model]()).__name__} on 1,000 songs (")
+    assert message.startswith(f"{type(MODELS[model]()).__name__} on 5,000 songs (")
     assert matrices in message
-    assert "but only 3.0 MiB of memory is available (a test's budget)" in message
+    assert "but only 64.0 MiB of memory is available (a test's budget)" in message
     fits = int(re.search(r"--max-songs (\d+) keeps the most played songs that fit", message).group(1))
     matrix_count = 2 if options else 1
-    assert 0 < fits < songs and 4 * matrix_count * fits**2 < 3 * 2**20
+    assert 0 < fits < songs and 4 * matrix_count * fits**2 < 64 * 2**20
     assert message.endswith("or use a machine with more memory")
     assert only(files)
 
