@@ -1,6 +1,6 @@
 """The memory plan of a run against the memory it really takes, phase by phase.
 
-    python bench/memory_plan.py LISTEN_COUNT [USER_IDS] [--model ease] [--max-songs N]
+    python bench/memory_plan.py LISTEN_COUNT [USER_IDS] [--model ease] [--max-songs N] [--plan-only]
 
 Reads the log, makes the plan (``memory.plan``), then fits and recommends
 in this process. Before each phase the peak resident size is reset
@@ -42,6 +42,7 @@ def main():
     parser.add_argument("user_ids", nargs="?")
     parser.add_argument("--model", default="edlae", choices=("edlae", "ease"))
     parser.add_argument("--max-songs", type=int)
+    parser.add_argument("--plan-only", action="store_true", help="print the plan, fit nothing")
     args = parser.parse_args()
 
     from jukebox_fast import EASE, EDLAE, read_listens, read_user_ids
@@ -57,6 +58,11 @@ def main():
     at_plan = status()
     plan = ensure_room(model, interactions, user_ids, 100)
     print(f"held when planning: RSS {gib(at_plan['VmRSS'])} GiB, virtual {gib(at_plan['VmSize'])} GiB")
+    if args.plan_only:
+        for phase, buffers in (("fit", plan.fit), ("recommend", plan.recommend)):
+            print(f"{phase:10}  {gib(at_plan['VmRSS'] + sum(buffers.values()))} GiB with what is held")
+            print(f"  {phase}: " + ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in buffers.items()))
+        return
     print("phase       plan GiB  peak GiB  plan/peak  peak virtual GiB  seconds")
     timer = PhaseTimer()
     for phase, buffers, work in (

@@ -3,7 +3,7 @@
 The front end cuts the bytes into chunks at line boundaries and runs
 ``count_lines`` and then ``parse_chunk`` on every chunk, one chunk per
 thread. ``factorize_tokens`` maps tokens to dense indices in order of first
-appearance; ``bucket_rows`` and ``merge_repeats`` turn (row, col, value)
+appearance; ``scatter_rows`` and ``sort_merge_rows`` turn (row, col, value)
 triples into sorted CSR rows with repeated pairs summed.
 
 Kernels here are serial and release the GIL (``nogil=True``); the front
@@ -286,53 +286,53 @@ def lookup_tokens(table, data, offsets, keys, buf, starts, lengths, query_keys, 
 
 
 @kernel
-def bucket_rows(rows, cols, values, by_col, order, indptr, indices, data):
-    """(row, col, value) triples into CSR arrays, columns ascending within each row.
+def scatter_rows(rows, cols, values, ends, lo, hi, indices, data):
+    """Put the triples of rows lo..hi-1 into their rows, in the order they come: one thread's share of a CSR build.
 
-    Two stable counting sorts, by column and then by row (a radix sort on
-    the pair): linear in the triples, no per-row sorting. ``by_col`` and
-    ``order`` are scratch space.
+    ``ends[r]`` starts at row r's first position and ends at its last + 1.
+    Every thread reads all the triples, each writes only its own rows:
+    the reads are in order, the writes (the cost) are split.
 
-    # Assumes: by_col (n_cols + 1) and indptr (n_rows + 1) zeros; order, indices, data have rows.size entries.
+    # Assumes: ends[lo:hi] hold the rows' starts (indptr[:-1]); indices and data have rows.size entries.
     """
-    n = rows.size
-    n_cols = by_col.size - 1
-    for c in cols:
-        by_col[c + 1] += 1
-    for c in range(n_cols):
-        by_col[c + 1] += by_col[c]
-    for t in range(n):
-        c = cols[t]
-        order[by_col[c]] = t
-        by_col[c] += 1
-    n_rows = indptr.size - 1
-    for r in rows:
-        indptr[r + 1] += 1
-    for r in range(n_rows):
-        indptr[r + 1] += indptr[r]
-    for t in order:
+    for t in range(rows.size):
         r = rows[t]
-        p = indptr[r]
-        indices[p] = cols[t]
-        data[p] = values[t]
-        indptr[r] = p + 1
-    # The loop moved each indptr[r] to the end of row r, which is where row r + 1 starts.
-    for r in range(n_rows, 0, -1):
-        indptr[r] = indptr[r - 1]
-    indptr[0] = 0
+        if lo <= r < hi:
+            p = ends[r]
+            indices[p] = cols[t]
+            data[p] = values[t]
+            ends[r] = p + 1
 
 
 @kernel
-def merge_repeats(indptr, indices, data, lo, hi, kept):
-    """Sum runs of a repeated column in rows lo..hi-1 into their first entry.
+def sort_merge_rows(indptr, indices, data, lo, hi, kept):
+    """Sort the columns of rows lo..hi-1 and sum runs of a repeated column into their first entry.
 
     ``kept[r]`` gets the number of distinct columns of row r; they are the
-    first ``kept[r]`` entries of the row afterwards.
+    first ``kept[r]`` entries of the row afterwards, ascending. Rows of up
+    to 32 entries are sorted in place by insertion, longer ones by a
+    merge sort of their columns.
 
-    # Assumes: columns ascending within each row.
+    # Assumes: indptr, indices, data of CSR arrays; the rows lo..hi-1 are this thread's alone.
     """
     for r in range(lo, hi):
         a, b = indptr[r], indptr[r + 1]
+        if b - a <= 32:
+            for p in range(a + 1, b):
+                c, v = indices[p], data[p]
+                q = p
+                while q > a and indices[q - 1] > c:
+                    indices[q] = indices[q - 1]
+                    data[q] = data[q - 1]
+                    q -= 1
+                indices[q] = c
+                data[q] = v
+        else:
+            order = np.argsort(indices[a:b], kind="mergesort")
+            sorted_indices = indices[a:b][order]
+            sorted_data = data[a:b][order]
+            indices[a:b] = sorted_indices
+            data[a:b] = sorted_data
         w = a
         for p in range(a, b):
             if w > a and indices[w - 1] == indices[p]:

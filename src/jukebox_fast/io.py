@@ -138,17 +138,22 @@ def _raise_line_error(path, buf, chunk_start, first_line, status, n_fields, expe
 
 
 def _build_csr(rows, cols, values, n_rows, n_cols):
-    """CSR arrays (indptr, indices, data) of triples: columns sorted in each row, repeated pairs summed."""
-    from .kernels.parse import bucket_rows, merge_repeats
+    """CSR arrays (indptr, indices, data) of triples: columns sorted in each row, repeated pairs summed.
+
+    One counting sort by row, the threads each writing their own rows,
+    then each row's columns sorted and merged on its thread.
+    """
+    from .kernels.parse import scatter_rows, sort_merge_rows
 
     indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     indices = np.empty(rows.size, np.int32)
     data = np.empty(rows.size, values.dtype)
-    bucket_rows(rows, cols, values, np.zeros(n_cols + 1, np.int64), np.empty(rows.size, np.int64), indptr, indices, data)
+    ends = indptr[:-1].copy()
+    shares = parallel.split_by_work(indptr, parallel.get_num_threads())
+    parallel.run_tasks(scatter_rows, [(rows, cols, values, ends, lo, hi, indices, data) for lo, hi in shares])
     kept = np.empty(n_rows, np.int64)
-    parallel.run_tasks(
-        merge_repeats, [(indptr, indices, data, lo, hi, kept) for lo, hi in parallel.split(n_rows, parallel.get_num_threads())]
-    )
+    parallel.run_tasks(sort_merge_rows, [(indptr, indices, data, lo, hi, kept) for lo, hi in shares])
     if kept.sum() == indices.size:
         return indptr, indices, data
     keep = np.arange(indices.size) < np.repeat(indptr[:-1] + kept, np.diff(indptr))

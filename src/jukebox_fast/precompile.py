@@ -74,14 +74,14 @@ def kernels_late_in_read():
     them once it has compiled and run the parser, by when the helper has
     them in the cache.
     """
-    from .kernels.parse import bucket_rows, merge_repeats, rehash_table
+    from .kernels.parse import rehash_table, scatter_rows, sort_merge_rows
 
     i32, i64, u64 = np.int32, np.int64, np.uint64
     return [
         (rehash_table, (np.zeros(0, u64), np.full(2, -1, i32))),
-        (bucket_rows, (np.zeros(0, i32), np.zeros(0, i32), np.zeros(0, i64), np.zeros(1, i64), np.zeros(0, i64), np.zeros(1, i64),
-                       np.zeros(0, i32), np.zeros(0, i64))),
-        (merge_repeats, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, i64), 0, 0, np.zeros(0, i64))),
+        (scatter_rows, (np.zeros(0, i32), np.zeros(0, i32), np.zeros(0, i64), np.zeros(0, i64), 0, 0, np.zeros(0, i32),
+                        np.zeros(0, i64))),
+        (sort_merge_rows, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(0, i64), 0, 0, np.zeros(0, i64))),
     ]
 
 
