@@ -45,25 +45,11 @@ def parse_size(text):
     return int(value)
 
 
-def _process_memory():
-    """The process's resident, virtual and data sizes in bytes (VmRSS, VmSize, VmData; 0 where unknown)."""
-    sizes = {"VmRSS": 0, "VmSize": 0, "VmData": 0}
+def _kib_fields(path, keys, missing):
+    """The fields ``keys`` of a /proc file of ``Key:  123 kB`` lines, in bytes (``missing`` where absent)."""
+    values = dict.fromkeys(keys, missing)
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in sizes:
-                    sizes[key] = int(value.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return sizes
-
-
-def _meminfo():
-    """/proc/meminfo's MemTotal and MemAvailable in bytes (None where unknown)."""
-    values = {"MemTotal": None, "MemAvailable": None}
-    try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
             for line in f:
                 key, _, value = line.partition(":")
                 if key in values:
@@ -71,6 +57,16 @@ def _meminfo():
     except (OSError, ValueError, IndexError):
         pass
     return values
+
+
+def _process_memory():
+    """The process's resident, virtual and data sizes in bytes (VmRSS, VmSize, VmData; 0 where unknown)."""
+    return _kib_fields("/proc/self/status", ("VmRSS", "VmSize", "VmData"), 0)
+
+
+def _meminfo():
+    """/proc/meminfo's MemTotal and MemAvailable in bytes (None where unknown)."""
+    return _kib_fields("/proc/meminfo", ("MemTotal", "MemAvailable"), None)
 
 
 def _free_memory():
