@@ -102,22 +102,25 @@ def factorize(buf, starts, lengths, hashes):
     n = starts.size
     codes = np.empty(n, np.int32)
     first = np.empty(min(n, 1 << 16), np.int64)
+    first_keys = np.empty(first.size, np.uint64)
     table = np.full(1 << 12, -1, np.int32)
-    t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, table, 0, 0)
+    t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, 0, 0)
     while t < n:  # the table got half full or ``first`` full: grow and go on
         if n_unique == first.size:
-            first = np.concatenate([first, np.empty(min(n, 2 * first.size) - first.size, np.int64)])
+            grown = min(n, 2 * first.size) - first.size
+            first = np.concatenate([first, np.empty(grown, np.int64)])
+            first_keys = np.concatenate([first_keys, np.empty(grown, np.uint64)])
         if 2 * n_unique >= table.size:
             table = np.full(2 * table.size, -1, np.int32)
-            rehash_table(hashes[first[:n_unique]], table)
-        t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, table, t, n_unique)
+            rehash_table(first_keys[:n_unique], table)
+        t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, t, n_unique)
     first = first[:n_unique]
     token_lengths = lengths[first]
     offsets = np.zeros(n_unique + 1, np.int64)
     np.cumsum(token_lengths, out=offsets[1:])
     # Byte b of the arena comes from buf[starts[first[u]] + (b - offsets[u])].
     take = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts[first] - offsets[:-1], token_lengths)
-    return codes, IdMap(buf[take], offsets, hashes[first], table)
+    return codes, IdMap(buf[take], offsets, first_keys[:n_unique], table)
 
 
 @dataclass(frozen=True)
