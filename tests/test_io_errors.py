@@ -305,8 +305,9 @@ def test_an_empty_output_path():
 # -- memory --------------------------------------------------------------------------------
 
 
-def test_available_memory_is_a_plausible_number():
-    assert 0 < runtime.available_memory() < 2**60
+def test_the_memory_budget_is_a_plausible_number():
+    budget = runtime.memory_budget()
+    assert 0 < budget.available < 2**60 and budget.limited_by
 
 
 def test_ease_refuses_before_allocating_the_song_matrix(monkeypatch):

@@ -171,11 +171,6 @@ def peak_memory():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def available_memory():
-    """Bytes this process may still allocate: ``memory_budget().available``."""
-    return memory_budget().available
-
-
 @contextlib.contextmanager
 def memory_limit(n_bytes):
     """Within the block, the process may use ``n_bytes`` in all (None: what the machine has free).
