@@ -327,6 +327,6 @@ def test_ease_refuses_before_allocating_the_song_matrix(monkeypatch):
     assert e.value.available == 16 * 2**20 and e.value.needed >= needed
     assert str(e.value).startswith(
         f"EASE on 3,000 songs (one 3,000 x 3,000 float32 matrix) needs about {e.value.needed / 2**20:.1f} MiB "
-        "but only 16.0 MiB of memory is available (a test's budget); --max-songs 1900 keeps the most played "
+        "but only 16.0 MiB of memory is available (a test's budget); --max-songs 2000 keeps the most played "
         "songs that fit (Interactions.most_played in the API)"
     )

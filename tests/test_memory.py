@@ -1,13 +1,14 @@
 """The memory budget and the plan under real limits.
 
 Every run that could allocate a songs x songs matrix runs in a subprocess
-under an address-space limit (RLIMIT_AS, set in ``preexec_fn``) a few
-hundred MB above what the interpreter and the package take, so a wrong
-plan fails there with a MemoryError instead of filling the machine.
+under an address-space limit (RLIMIT_AS) a few hundred MB above what the
+interpreter and the package take, so a wrong plan fails there with a
+MemoryError instead of filling the machine. The child sets the limit as
+its first statement, before any import: a ``preexec_fn`` would make
+subprocess fork a process that may hold JAX's threads.
 """
 
 import re
-import resource
 import subprocess
 import sys
 
@@ -40,15 +41,17 @@ _MEASURED = (
 )
 
 
+def limited(script, limit):
+    """``script`` run under an address-space limit of ``limit`` bytes (None: none), set before anything else."""
+    if limit is None:
+        return script
+    return f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); " + script
+
+
 def command(*args, limit=None, script=_MEASURED):
     """``python -m jukebox_fast ARGS`` (through ``script``) in a subprocess, under an address-space limit of ``limit`` bytes."""
-
-    def set_limit():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
     return subprocess.run(
-        [sys.executable, "-c", script, *map(str, args)],
-        capture_output=True, text=True, timeout=600, preexec_fn=None if limit is None else set_limit,
+        [sys.executable, "-c", limited(script, limit), *map(str, args)], capture_output=True, text=True, timeout=600
     )
 
 
@@ -151,12 +154,8 @@ def test_the_budget_is_the_tightest_limit_less_its_headroom():
     probe = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     size = int(probe.stdout.split("\n")[2])
     limit = size + runtime.ADDRESS_HEADROOM + 300 * MiB
-
-    def set_limit():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    limited = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, preexec_fn=set_limit)
-    available, limited_by, size = limited.stdout.split("\n")[:3]
+    probe = subprocess.run([sys.executable, "-c", limited(script, limit)], capture_output=True, text=True, check=True)
+    available, limited_by, size = probe.stdout.split("\n")[:3]
     assert int(available) == limit - int(size) - runtime.ADDRESS_HEADROOM
     assert limited_by.startswith("the address-space limit (ulimit -v)")
 
