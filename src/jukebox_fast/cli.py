@@ -381,8 +381,7 @@ def _train(args, log):
     from .runtime import planned
 
     plan = ensure_room(model, interactions, [], 0)
-    with timer("fit"), planned() if plan is not None else contextlib.nullcontext(), \
-            out_of_memory_reported("fitting", model, interactions, [], 0):
+    with timer("fit"), planned(plan is not None), out_of_memory_reported("fitting", model, interactions, [], 0):
         model.fit(interactions.user_items)
     with timer("save"):
         save_model(args.model_file, model, interactions)

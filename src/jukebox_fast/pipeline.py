@@ -6,11 +6,11 @@ import warnings
 
 import numpy as np
 
+from . import runtime
 from .data import select_rows
 from .errors import JukeboxWarning, MemoryBudgetError, format_size
 from .io import format_recommendations, read_listens, read_user_ids
 from .precompile import start_precompiling
-from . import runtime
 
 
 class PhaseTimer:
@@ -148,8 +148,8 @@ def _run(listens_path, user_ids_path, model, k, log, max_songs):
         )
         interactions = keep_most_played(interactions, max_songs, log)
         plan = ensure_room(model, interactions, user_ids, k)
-        admitted = runtime.planned() if plan is not None else contextlib.nullcontext()
-        with timer("fit"), admitted, out_of_memory_reported("fitting", model, interactions, user_ids, k):
+        with timer("fit"), runtime.planned(plan is not None), \
+                out_of_memory_reported("fitting", model, interactions, user_ids, k):
             compiling.before_fit()
             model.fit(interactions.user_items)
         if plan is not None:
@@ -158,7 +158,6 @@ def _run(listens_path, user_ids_path, model, k, log, max_songs):
         compiling.abandon()
         raise
     compiling.join()
-    admitted = runtime.planned() if plan is not None else contextlib.nullcontext()
-    with admitted, out_of_memory_reported("recommending", model, interactions, user_ids, k):
+    with runtime.planned(plan is not None), out_of_memory_reported("recommending", model, interactions, user_ids, k):
         text = recommend_for_file(interactions, model, user_ids, k, timer, log)
     return text, timer

@@ -188,15 +188,16 @@ def memory_limit(n_bytes):
 
 
 @contextlib.contextmanager
-def planned():
+def planned(admitted=True):
     """Within the block, a memory plan (memory.py) has admitted the run: ``ensure_memory`` checks nothing.
 
     The models check their own buffers when used alone; after a plan that
     would count the headroom twice, against a process that has grown by
-    the kernels it loaded since.
+    the kernels it loaded since. ``admitted`` False (no plan was made)
+    leaves the checks as they are.
     """
     saved = _limit["planned"]
-    _limit["planned"] = True
+    _limit["planned"] = saved or admitted
     try:
         yield
     finally:

@@ -15,10 +15,10 @@ def ensure_memory_for_solve(X, model, matrices=1, advice=None):
     """
     from .. import memory
 
-    n = X.shape[1]
-    needed = 4 * n * n * matrices + 80 * X.nnz
     if runtime.is_planned():
         return
+    n = X.shape[1]
+    needed = 4 * n * n * matrices + 80 * X.nnz
     budget = runtime.memory_budget()
     if needed <= budget.available:
         return
