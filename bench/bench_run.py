@@ -82,7 +82,7 @@ def test_floor_potrf_potri(benchmark, listens_path, floor):
 @pytest.mark.benchmark(group="run")
 def test_run_all_users(benchmark, listens_path, all_users_path, floor, ratios):
     def job():
-        text, _ = run(listens_path, all_users_path, EDLAE(), log=lambda message: None)
+        text, _ = run(listens_path, all_users_path, EDLAE())
         return text
 
     job()  # compile and cache the kernels first: this is the warm time

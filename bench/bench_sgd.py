@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from jukebox_fast.models.autoencoder import _TRAINERS, adam_step_numpy
+from jukebox_fast.models.autoencoder import TRAINERS, adam_step_numpy
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jukebox" / "listen_count.txt"
 HYPER = (0.9, 0.999, 1e-8)
@@ -70,7 +70,7 @@ def test_step(benchmark, weighted_plays, backend, batch_size):
             adam_step_numpy(*arrays, batch, *args)
             return arrays[0]
     else:
-        trainer = _TRAINERS[backend](n, batch_size)
+        trainer = TRAINERS[backend](n, batch_size)
         trainer.prepare(X)
 
         def reset():

@@ -22,28 +22,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from jukebox_fast import ndcg, read_listens, read_user_ids, select_rows
-from jukebox_fast.models import EASE, EDLAE, ItemItemRecommender
+from jukebox_fast.models import EASE, EDLAE, Popularity
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "jukebox"
-
-
-class Popularity(ItemItemRecommender):
-    """The most played songs for everyone: B = 0, so every user is scored as cold."""
-
-    def _learn(self, X):
-        return np.zeros((X.shape[1], X.shape[1]), np.float32)
-
-    def recommend(self, user_items, k=100, filter_seen=True):
-        # Rows without plays get the popular songs; ask for enough to drop each user's played ones.
-        rows = sp.csr_array(user_items)
-        empty = sp.csr_array(rows.shape, dtype=np.float32)
-        songs, _ = super().recommend(empty, k=min(rows.shape[1], k + int(np.diff(rows.indptr).max(initial=0))))
-        out = np.full((songs.shape[0], k), -1, np.int32)
-        for u in range(songs.shape[0]):
-            seen = set(rows.indices[rows.indptr[u] : rows.indptr[u + 1]].tolist())
-            keep = [s for s in songs[u].tolist() if s not in seen][:k]
-            out[u, : len(keep)] = keep
-        return out, None
 
 
 # The additions after the inverse, off: the rows with PLAIN measure the model as it was before them.

@@ -40,18 +40,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("listen_count")
     parser.add_argument("user_ids", nargs="?")
-    parser.add_argument("--model", default="edlae", choices=("edlae", "ease"))
+    parser.add_argument("--model", default="edlae", choices=("edlae", "ease", "sgd", "popularity"))
     parser.add_argument("--max-songs", type=int)
     parser.add_argument("--plan-only", action="store_true", help="print the plan, fit nothing")
     args = parser.parse_args()
 
-    from jukebox_fast import EASE, EDLAE, read_listens, read_user_ids
+    from jukebox_fast import make_model, read_listens, read_user_ids
     from jukebox_fast.pipeline import PhaseTimer, ensure_room, keep_most_played, recommend_for_file
 
     start = time.perf_counter()
-    interactions = keep_most_played(read_listens(args.listen_count), args.max_songs, log=lambda _: None)
+    interactions = keep_most_played(read_listens(args.listen_count), args.max_songs)
     user_ids = read_user_ids(args.user_ids) if args.user_ids else interactions.users
-    model = (EASE if args.model == "ease" else EDLAE)()
+    model = make_model(args.model)
     n_users, n = interactions.user_items.shape
     print(f"{args.listen_count}: {n_users:,} users, {n:,} songs, {interactions.n_plays:,} plays, "
           f"{len(user_ids):,} answered; read in {time.perf_counter() - start:.1f} s")
@@ -67,7 +67,7 @@ def main():
     timer = PhaseTimer()
     for phase, buffers, work in (
         ("fit", plan.fit, lambda: model.fit(interactions.user_items)),
-        ("recommend", plan.recommend, lambda: recommend_for_file(interactions, model, user_ids, 100, timer, lambda _: None)),
+        ("recommend", plan.recommend, lambda: recommend_for_file(interactions, model, user_ids, 100, timer)),
     ):
         reset_peak()
         begin = time.perf_counter()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from jukebox_fast import BackendUnavailableError
 from jukebox_fast.models import EASE, MODELS, LinearAutoencoder
-from jukebox_fast.models.autoencoder import _TRAINERS, adam_step_numpy, pad_batch
+from jukebox_fast.models.autoencoder import TRAINERS, adam_step_numpy, pad_batch
 
 STEP = dict(grad_scale=0.5, weight_decay=0.01, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
 
@@ -37,7 +37,7 @@ def reference_step(batch, B, m, v):
 
 def backend_step(backend, batch, B, m, v):
     """One step of a backend's trainer from the given state; returns its B, m, v and losses."""
-    trainer = _TRAINERS[backend](B.shape[0], batch.shape[0])
+    trainer = TRAINERS[backend](B.shape[0], batch.shape[0])
     trainer.prepare(batch)
     if backend == "jax":
         import jax.numpy as jnp
@@ -144,7 +144,7 @@ def test_diagonal_is_zero_after_every_step(backend):
     if backend == "jax":
         _jax()
     X = sp.csr_array(small_plays().astype(np.float32))
-    trainer = _TRAINERS[backend](X.shape[1], 32)
+    trainer = TRAINERS[backend](X.shape[1], 32)
     trainer.prepare(X)
     for first in range(0, 96, 32):
         trainer.step(X[first : first + 32], 2 / 32, 0.01, 0.05, 0.9, 0.999, 1e-8)
@@ -174,7 +174,7 @@ def test_full_batch_loss_decreases_every_step(backend):
     if backend == "jax":
         _jax()
     X = sp.csr_array(small_plays().astype(np.float32))
-    trainer = _TRAINERS[backend](X.shape[1], X.shape[0])
+    trainer = TRAINERS[backend](X.shape[1], X.shape[0])
     trainer.prepare(X)
     losses = []
     for t in range(1, 16):
@@ -229,11 +229,13 @@ def test_missing_backends_say_how_to_install(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(backend="tpu"), dict(epochs=0), dict(batch_size=1.5), dict(learning_rate=0), dict(regularization=-1)]
+    "kwargs",
+    [dict(backend="tpu"), dict(epochs=0), dict(batch_size=1.5), dict(learning_rate=0), dict(regularization=-1),
+     dict(seed=-1), dict(seed=0.5)],
 )
 def test_bad_settings_are_refused(kwargs):
-    with pytest.raises(ValueError):
-        LinearAutoencoder(**kwargs)
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        LinearAutoencoder(**kwargs).fit(small_plays())
 
 
 # --- the command line -------------------------------------------------------------------
@@ -243,7 +245,7 @@ def test_cli_offers_sgd_and_prints_progress_unless_quiet(cli):
     assert MODELS["sgd"] is LinearAutoencoder
     loud = cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64")
     assert loud.returncode == 0, loud.stderr
-    assert b"sgd epoch 2/2 loss" in loud.stderr
+    assert b"sgd epoch 2/2, loss" in loud.stderr
     quiet = cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64", "-q")
     assert quiet.returncode == 0 and quiet.stderr == b""
     assert quiet.stdout == loud.stdout  # same seed, same answer

@@ -217,8 +217,8 @@ def test_recommend_checks_its_arguments():
             model.recommend(plays, k=bad_k)
     with pytest.raises(ValueError, match="items"):
         model.recommend(sp.csr_array((2, 11)))
-    with pytest.raises(ValueError, match="regularization"):
-        EASE(regularization=0)
+    with pytest.raises(ValueError, match="regularization must be a positive number, got 0"):
+        EASE(regularization=0).fit(plays)
 
 
 def test_weights_do_not_depend_on_the_thread_count():

@@ -143,49 +143,6 @@ def _resident_peak(stderr):
     return float(number) * (2**30 if unit == "GiB" else 2**20)
 
 
-def test_the_budget_is_the_tightest_limit_less_its_headroom():
-    script = (
-        "import resource; from jukebox_fast import runtime; "
-        "print(runtime.memory_budget().available); print(runtime.memory_budget().limited_by); "
-        "print(runtime._process_memory()['VmSize'])"
-    )
-    free = runtime.memory_budget()
-    assert 0 < free.available and free.limited_by.startswith(("free memory (MemAvailable)", "the cgroup's room"))
-    probe = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    size = int(probe.stdout.split("\n")[2])
-    limit = size + runtime.ADDRESS_HEADROOM + 300 * MiB
-    probe = subprocess.run([sys.executable, "-c", limited(script, limit)], capture_output=True, text=True, check=True)
-    available, limited_by, size = probe.stdout.split("\n")[:3]
-    assert int(available) == limit - int(size) - runtime.ADDRESS_HEADROOM
-    assert limited_by.startswith("the address-space limit (ulimit -v)")
-
-
-def test_memory_limit_replaces_the_free_memory_and_nests():
-    with runtime.memory_limit("2G"):
-        budget = runtime.memory_budget()
-        assert budget.available <= 2 * 2**30 - runtime.PROCESS_HEADROOM
-        assert budget.limited_by.startswith("--memory-limit 2.0 GiB less ")
-        with runtime.memory_limit(None):
-            assert not runtime.memory_budget().limited_by.startswith("--memory-limit")
-        assert runtime.memory_budget().limited_by.startswith("--memory-limit 2.0 GiB")
-    assert not runtime.memory_budget().limited_by.startswith("--memory-limit")
-
-
-@pytest.mark.parametrize(
-    "text, size",
-    [("16G", 16 * 2**30), ("16GiB", 16 * 2**30), ("16gb", 16 * 2**30), ("512M", 512 * MiB), ("1.5g", 3 * 2**29),
-     ("2048k", 2 * MiB), ("1T", 2**40), (str(5 * MiB), 5 * MiB), (" 3G ", 3 * 2**30)],
-)
-def test_sizes_are_read_in_powers_of_1024(text, size):
-    assert runtime.parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "G", "16X", "-1G", "1e9", "16 G B", "100", "0.5M", "nan"])
-def test_sizes_that_are_not_sizes_are_refused(text):
-    with pytest.raises(ValueError, match="expected a size"):
-        runtime.parse_size(text)
-
-
 def test_a_bad_memory_limit_is_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["run", "--example", "--memory-limit", "lots"])

@@ -7,9 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jukebox_fast import IdMap, read_listens, read_user_ids
-from jukebox_fast.data import factorize
-from jukebox_fast.kernels.parse import token_keys
+from jukebox_fast import read_listens, read_user_ids
 from jukebox_fast.io import _build_csr
 
 tokens = st.text(alphabet="0123456789abcXYZ_é中", min_size=1, max_size=6)
@@ -55,62 +53,6 @@ def test_leading_zeros_and_letters_are_distinct_ids(tmp_path):
     assert plays.users.tolist() == ["0042", "42", "u_0042"]
     assert plays.songs.tolist() == ["7", "07"]
     assert plays.user_items.toarray().tolist() == [[1, 0], [1, 2], [3, 0]]
-
-
-def factorize_words(words):
-    """factorize() over the words laid out back to back, and the dict it should agree with."""
-    encoded = [w.encode() for w in words]
-    data = np.frombuffer(b"".join(encoded), np.uint8)
-    lengths = np.array([len(w) for w in encoded], np.int64)
-    starts = np.cumsum(lengths) - lengths
-    keys = np.empty(len(words), np.uint64)
-    token_keys(data, starts, lengths, keys)
-    expected = {}
-    for w in words:
-        expected.setdefault(w, len(expected))
-    return (*factorize(data, starts, lengths, keys), expected)
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(tokens, max_size=300))
-def test_factorize_matches_dict(words):
-    codes, ids, expected = factorize_words(words)
-    assert codes.tolist() == [expected[w] for w in words]
-    assert ids.tolist() == list(expected)
-    assert ids.lookup(list(expected) + ["never_seen"]).tolist() == list(range(len(expected))) + [-1]
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.text(alphabet="0123456789", min_size=1, max_size=20), max_size=200))
-def test_digit_ids_long_and_short_with_leading_zeros(words):
-    # 1 to 17 digits get exact keys, longer ones hashed keys: both must factorize like a dict.
-    codes, ids, expected = factorize_words(words)
-    assert codes.tolist() == [expected[w] for w in words]
-    absent = sorted({"0" + w for w in expected} - set(expected))
-    assert ids.lookup(list(expected) + absent).tolist() == list(range(len(expected))) + [-1] * len(absent)
-
-
-def test_factorize_survives_hash_collisions():
-    # Equal hashes for different tokens must still give different ids.
-    words = [f"t{i}" for i in range(5000)]
-    encoded = [w.encode() for w in words]
-    data = np.frombuffer(b"".join(encoded), np.uint8)
-    lengths = np.array([len(w) for w in encoded], np.int64)
-    starts = np.cumsum(lengths) - lengths
-    hashes = np.full(len(words), 12345, np.uint64)
-    codes, ids = factorize(data, starts, lengths, hashes[: len(words)] % np.uint64(7))
-    assert codes.tolist() == list(range(len(words)))
-    assert ids.tolist() == words
-
-
-def test_idmap_from_tokens_round_trip_and_refusals():
-    ids = IdMap.from_tokens(["b", "a", "ü", "10"])
-    assert len(ids) == 4 and ids[2] == "ü" and ids.tolist() == ["b", "a", "ü", "10"]
-    assert ids.lookup(["10", "b", "c"]).tolist() == [3, 0, -1]
-    with pytest.raises(ValueError, match="distinct"):
-        IdMap.from_tokens(["a", "b", "a"])
-    with pytest.raises(ValueError, match="blanks"):
-        IdMap.from_tokens(["a b"])
 
 
 @settings(max_examples=100, deadline=None)

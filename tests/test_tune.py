@@ -1,17 +1,15 @@
-import io
 import sys
 
 import pytest
 
-from jukebox_fast.cli import _tune_settings, main
-from jukebox_fast.errors import JukeboxError
+from jukebox_fast.cli import main
 from jukebox_fast.evaluation import evaluate_files
 from jukebox_fast.example import generate_listens
 from jukebox_fast.io import read_listens, read_user_ids, write_output
-from jukebox_fast.models import EASE
+from jukebox_fast.models import EASE, EDLAE
 from jukebox_fast.pipeline import PhaseTimer, recommend_for_file
 from jukebox_fast.split import split_file
-from jukebox_fast.tune import Progress, expand_grid, format_table, tune
+from jukebox_fast.tune import expand_grid, format_table, grid_settings, tune
 
 
 @pytest.fixture(scope="module")
@@ -21,35 +19,54 @@ def log_file(tmp_path_factory):
     return path
 
 
-def test_the_default_grid_is_small():
-    keys, settings = _tune_settings(None)
-    assert keys == ["model", "weighting", "regularization"]
-    assert len(settings) == 8
-    assert {repr(model) for _, model in settings} == {
-        repr(EASE(r, w)) for r in (30, 100, 300, 1000) for w in ("binary", "log")
+def test_the_default_grid_is_the_default_models_own():
+    keys, settings = grid_settings(None)
+    assert keys == ["model", *EDLAE.default_grid]
+    assert len(settings) == 9
+    assert {(s["regularization"], s["dropout"]) for s in settings} == {
+        (r, p) for r in EDLAE.default_grid["regularization"] for p in EDLAE.default_grid["dropout"]
     }
 
 
-def test_grid_options_override_the_default_and_drop_duplicates():
-    keys, settings = _tune_settings(["regularization=50, 100", "weighting=log", "regularization=100,5e2"])
-    assert [repr(m) for _, m in settings] == [repr(EASE(r, "log")) for r in (50, 100, 500)]
-    assert settings[0][0] == {"model": "ease", "weighting": "log", "regularization": "50"}
+def test_each_model_brings_its_own_grid_for_the_keys_not_given():
+    keys, settings = grid_settings({"model": ["ease", "edlae"], "regularization": ["8"]})
+    assert keys == ["model", "weighting", "regularization", "dropout"]
+    assert [s for s in settings if s["model"] == "ease"] == [
+        {"model": "ease", "weighting": w, "regularization": 8.0} for w in ("binary", "log")
+    ]
+    assert [s["dropout"] for s in settings if s["model"] == "edlae"] == EDLAE.default_grid["dropout"]
+
+
+def test_grid_values_override_the_default_and_duplicates_are_dropped():
+    keys, settings = grid_settings({"model": ["ease"], "regularization": ["50", "100", "1e2", "5e2"], "weighting": ["log"]})
+    assert [repr(make(s)) for s in settings] == [repr(EASE(r, "log")) for r in (50.0, 100.0, 500.0)]
+    assert settings[0] == {"model": "ease", "weighting": "log", "regularization": 50.0}
+
+
+def make(setting):
+    from jukebox_fast.models import make_model
+
+    params = dict(setting)
+    return make_model(params.pop("model"), **params)
 
 
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("alpha=1", "unknown key 'alpha'"),
+        ("alpha=1", "'alpha' is not a parameter of edlae"),
         ("regularization", "expected KEY=V1,V2"),
         ("regularization=", "expected KEY=V1,V2"),
-        ("regularization=-3", "positive number"),
-        ("weighting=tfidf", "invalid choice"),
-        ("model=nope", "invalid choice"),
+        ("regularization=-3", "regularization must be a positive number, got -3.0"),
+        ("regularization=x", "regularization takes a number, got 'x'"),
+        ("weighting=tfidf", "weighting must be one of binary, log, count, got 'tfidf'"),
+        ("model=nope", "unknown model 'nope'"),
+        ("neighbours=2.5", "neighbours takes an integer"),
     ],
 )
-def test_a_bad_grid_is_a_user_error(spec, message):
-    with pytest.raises(JukeboxError, match=message):
-        _tune_settings([spec])
+def test_a_bad_grid_is_one_line_and_exit_2(spec, message, log_file, capsys):
+    assert main(["tune", str(log_file), "--grid", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
 
 
 def test_expand_grid_varies_the_last_key_fastest():
@@ -59,8 +76,10 @@ def test_expand_grid_varies_the_last_key_fastest():
 
 
 def test_tune_scores_each_setting_as_split_train_recommend_evaluate_would(log_file, tmp_path):
-    settings = [({"regularization": str(r)}, EASE(r)) for r in (5, 50)]
-    results = tune(log_file, settings, seed=1, log=lambda message: None)
+    settings = [{"model": "ease", "regularization": r} for r in (5.0, 50.0)]
+    calls = []
+    results = tune(log_file, settings, seed=1, progress=lambda *call: calls.append(call))
+    assert [call[:2] for call in calls] == [(1, 2), (2, 2)] and "EASE(regularization=5.0" in calls[0][2]
     assert [r["ndcg"] for r in results] == sorted((r["ndcg"] for r in results), reverse=True)
     assert all(r["fit_s"] >= 0 and r["recommend_s"] >= 0 for r in results)
 
@@ -69,7 +88,7 @@ def test_tune_scores_each_setting_as_split_train_recommend_evaluate_would(log_fi
     user_ids = read_user_ids(tmp_path / "user_ids.txt")
     for result in results:
         model = EASE(float(result["regularization"])).fit(train.user_items)
-        text = recommend_for_file(train, model, user_ids, 100, PhaseTimer(), log=lambda m: None)
+        text = recommend_for_file(train, model, user_ids, 100, PhaseTimer())
         write_output(tmp_path / "recs.txt", text)
         scores = evaluate_files(tmp_path / "recs.txt", tmp_path / "test_data.txt", train_path=tmp_path / "listen_count.txt")
         for key in ("ndcg", "recall", "hit_rate"):
@@ -81,30 +100,22 @@ def test_format_table_ranks_the_settings():
     table = format_table(rows, ["regularization"])
     assert table.splitlines()[0].split()[:3] == ["rank", "regularization", "NDCG@100"]
     assert table.splitlines()[1].split()[:3] == ["1", "30", "0.3000"]
-
-
-def test_progress_prints_a_line_per_step_off_a_terminal():
-    stream = io.StringIO()
-    progress = Progress(2, stream=stream)
-    progress.step("first")
-    progress.step("second")
-    assert stream.getvalue().splitlines() == ["jukebox_fast: [1/2] first", "jukebox_fast: [2/2] second"]
-    quiet = Progress(2, quiet=True, stream=stream)
-    quiet.step("x")
-    assert stream.getvalue().count("\n") == 2
+    mixed = [dict(model="popularity", ndcg=0.1, recall=0.2, hit_rate=0.3, fit_s=0.0, recommend_s=0.0)]
+    assert format_table(mixed, ["model", "regularization"]).splitlines()[1].split()[:4] == ["1", "popularity", "-", "0.1000"]
 
 
 def test_tune_cli_table_json_and_plot(log_file, tmp_path, capsysbinary):
     pytest.importorskip("matplotlib")
     png = tmp_path / "ndcg.png"
-    argv = ["tune", str(log_file), "--grid", "regularization=20,80", "--grid", "weighting=binary", "--plot", str(png)]
+    argv = ["tune", str(log_file), "--grid", "regularization=20,80", "--grid", "weighting=binary", "--grid", "model=ease",
+            "--plot", str(png)]
     assert main(argv) == 0
     captured = capsysbinary.readouterr()
     lines = captured.out.decode().splitlines()
     assert lines[0].startswith("rank") and len(lines) == 3
     assert b"[2/2]" in captured.err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(argv[:6] + ["--json", "-q", "-o", str(tmp_path / "t.json")]) == 0
+    assert main(argv[:8] + ["--json", "-q", "-o", str(tmp_path / "t.json")]) == 0
     assert capsysbinary.readouterr() == (b"", b"")
     assert b'"results"' in (tmp_path / "t.json").read_bytes()
 
@@ -119,6 +130,5 @@ def test_tune_plot_without_matplotlib_is_a_one_line_hint(log_file, tmp_path, cap
 
 def test_tune_plot_needs_the_regularization_in_the_grid(log_file, tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
-    monkeypatch.setattr("jukebox_fast.tune.DEFAULT_GRID", {"model": ["ease"]})
-    assert main(["tune", str(log_file), "--plot", str(tmp_path / "x.png")]) == 2
+    assert main(["tune", str(log_file), "--grid", "model=popularity", "--plot", str(tmp_path / "x.png")]) == 2
     assert "regularization" in capsys.readouterr().err

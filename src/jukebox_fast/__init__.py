@@ -16,10 +16,11 @@ from .errors import (
     JukeboxWarning,
     MemoryBudgetError,
     ModelFileError,
+    NotPositiveDefiniteError,
 )
 from .evaluation import evaluate_files, ndcg, recall
 from .io import format_recommendations, read_listens, read_user_ids, write_output
-from .models import EASE, EDLAE, ItemItemRecommender, LinearAutoencoder
+from .models import EASE, EDLAE, MODELS, ItemItemRecommender, LinearAutoencoder, Popularity, Recommender, make_model
 from .persist import load_model, save_model
 from .split import split_file
 
@@ -34,13 +35,18 @@ __all__ = [
     "Interactions",
     "ItemItemRecommender",
     "LinearAutoencoder",
+    "MODELS",
+    "Popularity",
+    "Recommender",
     "JukeboxError",
     "JukeboxWarning",
     "MemoryBudgetError",
     "ModelFileError",
+    "NotPositiveDefiniteError",
     "evaluate_files",
     "format_recommendations",
     "load_model",
+    "make_model",
     "ndcg",
     "read_listens",
     "read_user_ids",

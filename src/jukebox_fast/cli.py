@@ -12,9 +12,11 @@ import os
 import sys
 import tempfile
 import time
+import typing
 import warnings
 
-from .errors import JukeboxError, JukeboxWarning
+from .errors import JukeboxError
+from .runtime import logger
 
 PROG = "python -m jukebox_fast"
 
@@ -61,11 +63,11 @@ line are not scored. Exit status 1 when format problems were found.
 
 TUNE_EXAMPLES = """examples:
   {prog} tune listen_count.txt
-  {prog} tune listen_count.txt --grid regularization=50,100,200 --grid weighting=binary --plot ndcg.png
-  {prog} tune listen_count.txt --grid model=ease --grid regularization=100 --seed 1 --json
+  {prog} tune listen_count.txt --grid model=ease --grid regularization=50,100,200 --plot ndcg.png
+  {prog} tune listen_count.txt --grid model=ease,edlae --grid weighting=binary,log --seed 1 --json
 
-default grid: model=ease, weighting=binary,log, regularization=30,100,300,1000
-(8 fits; about a minute on the official data with 2 cores)
+Each model has a default grid around its defaults, used for the keys not
+given: {grids}.
 """
 
 
@@ -86,9 +88,6 @@ def _number(convert, accept, wanted):
 
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _seed = _number(int, lambda v: v >= 0, "a non-negative integer")
-_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
-_nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
-_unit_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _ratio = _number(float, lambda v: 0 < v < 1, "a number between 0 and 1")
 
 
@@ -108,73 +107,82 @@ def _add_common(parser):
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def _add_model_options(parser):
-    from .data import WEIGHTINGS
+# Other spellings of model parameters on the command line.
+_ALIASES = {"regularization": ["--lambda"]}
+
+_integer = _number(int, lambda v: True, "an integer")
+_real = _number(float, lambda v: True, "a number")
+
+
+def _model_options():
+    """``{parameter: [(model name, default, annotation, description), ...]}`` over every registered model."""
     from .models import MODELS
 
+    options = {}
+    for model, cls in MODELS.items():
+        types, docs = cls.parameter_types(), cls.parameter_docs()
+        for name, parameter in cls.parameters().items():
+            options.setdefault(name, []).append((model, parameter.default, types[name], docs.get(name, "")))
+    return options
+
+
+def _option_kind(annotation):
+    """argparse's ``type`` or ``choices`` for a parameter's annotation; the model checks the range."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return {"choices": typing.get_args(annotation)}
+    if annotation is int:
+        return {"type": _integer, "metavar": "N"}
+    if annotation is float:
+        return {"type": _real, "metavar": "X"}
+    return {"type": str}
+
+
+def _show_default(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _add_model_options(parser):
+    """``--model`` and one option per model parameter, each read from the models' signatures and docstrings."""
+    from .models import DEFAULT_MODEL, MODELS
+
     parser.add_argument(
-        "--model", choices=sorted(MODELS), default="edlae",
-        help="; ".join(f"{name}: {cls.summary}" for name, cls in sorted(MODELS.items())) + " (default: edlae)",
+        "--model", choices=list(MODELS), metavar="{" + ",".join(MODELS) + "}",
+        help="; ".join(f"{name}: {cls.summary}" for name, cls in MODELS.items()) + f" (default: {DEFAULT_MODEL})",
     )
-    parser.add_argument(
-        "--regularization", "--lambda", type=_positive_float, default=None, metavar="L",
-        help="L2 penalty lambda: for ease and sgd absolute (default 100), for edlae a multiple of the "
-        "mean diagonal of X^T X (default 4)",
+    group = parser.add_argument_group(
+        "model options", "Each applies to the models it names; left out, the model's own default holds."
     )
-    parser.add_argument(
-        "--dropout", type=_unit_float, default=None, metavar="P",
-        help="edlae: emphasized-denoising dropout rate p in [0, 1) (default: 0.85)",
-    )
-    parser.add_argument(
-        "--penalty-exponent", type=_nonnegative_float, default=None, metavar="E",
-        help="edlae: the denoising penalty of a song grows as (its weighted plays)**E (default: 0.75; 1 is EDLAE as "
-        "published)",
-    )
-    parser.add_argument(
-        "--user-exponent", type=float, default=None, metavar="A",
-        help="edlae: a user with n songs weighs n**-A in X^T X (default: 0.4; 0 weighs users equally)",
-    )
-    parser.add_argument(
-        "--popularity-exponent", type=_nonnegative_float, default=None, metavar="B",
-        help="edlae: scores are divided by (1 + plays of the song)**B (default: 0.2)",
-    )
-    parser.add_argument(
-        "--target-weight", type=_nonnegative_float, default=None, metavar="T",
-        help="edlae: learn to reproduce plays + T * log(count), so often played songs are stronger targets "
-        "(default: 0; 0.1 gains about +0.0006 NDCG@100 for a sparse x dense product and a second n x n matrix)",
-    )
-    parser.add_argument(
-        "--neighbour-weight", type=_nonnegative_float, default=None, metavar="W",
-        help="edlae: each song's strongest links in B (its row's largest entries, normalised to sum to 1) are "
-        "added back at W times B's mean entry (default: 0.03; 0 turns it off)",
-    )
-    parser.add_argument(
-        "--neighbours", type=_positive_int, default=None, metavar="K",
-        help="edlae: links kept per song for --neighbour-weight (default: 10)",
-    )
-    parser.add_argument(
-        "--prior-weight", type=_nonnegative_float, default=None, metavar="C",
-        help="edlae: every score gets C times the mean user's residual score added, a popularity prior that "
-        "matters most for users with few plays (default: 1; 0 turns it off)",
-    )
-    parser.add_argument(
-        "--activity-exponent", type=float, default=None, metavar="D",
-        help="edlae: a user with n songs has scores divided by (1 + plays of the song)**(D log(n / mean n)), "
-        "so heavy listeners get fewer popular songs (default: 0.05; 0 debiases everyone alike)",
-    )
-    parser.add_argument(
-        "--weighting", choices=WEIGHTINGS, default="binary",
-        help="a play count becomes 1 (binary, default), 1 + log(1 + count) (log), or the count",
-    )
-    sgd = parser.add_argument_group("sgd model (--model sgd)")
-    sgd.add_argument("--epochs", type=_positive_int, default=10, help="passes over the users (default: 10)")
-    sgd.add_argument("--batch-size", type=_positive_int, default=2048, metavar="B", help="users per step (default: 2048)")
-    sgd.add_argument("--learning-rate", type=_positive_float, default=1e-2, metavar="LR", help="Adam's initial step size (default: 0.01)")
-    sgd.add_argument("--seed", type=int, default=0, help="seed of the user shuffling (default: 0)")
-    sgd.add_argument(
-        "--backend", choices=("numba", "jax", "cupy", "numpy"), default="numba",
-        help="numba: CPU kernels (default); jax: jitted step; cupy: CUDA GPU; numpy: slow reference",
-    )
+    for name, entries in _model_options().items():
+        described = {}
+        for model, default, _, doc in entries:
+            doc = doc.replace("``", "").rstrip(".")
+            described.setdefault((doc, _show_default(default)), []).append(model)
+        text = "; ".join(f"{', '.join(models)}: {doc} (default: {default})" for (doc, default), models in described.items())
+        group.add_argument(
+            f"--{name.replace('_', '-')}", *_ALIASES.get(name, []), dest=name, default=None,
+            help=text.replace("%", "%%"), **_option_kind(entries[0][2]),
+        )
+
+
+def _model_parameters(args):
+    """The model parameters given on the command line, ``{name: value}`` (the ones left out are not there)."""
+    return {name: getattr(args, name) for name in _model_options() if getattr(args, name, None) is not None}
+
+
+def _make_model(args):
+    """The model that ``--model`` and the model options describe; a bad value is one line (JukeboxError)."""
+    from .models import DEFAULT_MODEL, MODELS, make_model
+
+    name = args.model or DEFAULT_MODEL
+    params = _model_parameters(args)
+    for param in params:
+        if param not in MODELS[name].parameters():
+            owners = ", ".join(model for model, cls in MODELS.items() if param in cls.parameters())
+            raise JukeboxError(f"--{param.replace('_', '-')} is an option of --model {owners}, not of --model {name}")
+    try:
+        return make_model(name, **params)
+    except ValueError as e:
+        raise JukeboxError(f"--model {name}: {e}") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -257,11 +265,12 @@ def build_parser(prog=PROG):
 
     tune = _add_command(commands, "tune", "fit a grid of settings on a held-out split, ranked by NDCG@100",
         "Split LISTEN_COUNT as `split` does, fit every setting of the grid on the train part, recommend for the "
-        "held-out users and print a table sorted by NDCG@100, with fit times.", TUNE_EXAMPLES.format(prog=prog))
+        "held-out users and print a table sorted by NDCG@100, with fit times.",
+        TUNE_EXAMPLES.format(prog=prog, grids=_default_grids()))
     tune.add_argument("listen_count", help="the listening log")
     tune.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
-        help="values of one model option (model, regularization, weighting, ...); repeat for more keys; "
-        "keys not given keep the default grid's values, or the option's default")
+        help="values of model, or of one model parameter (regularization, weighting, ...); repeat for more keys; "
+        "keys not given keep the model's default grid, or the parameter's default (default model: edlae)")
     _add_split_options(tune)
     tune.add_argument("-k", type=_positive_int, default=100, help="songs per held-out user (default: 100)")
     tune.add_argument("--plot", metavar="PNG", help="draw NDCG@100 against the regularization here (needs jukebox_fast[plot])")
@@ -270,6 +279,16 @@ def build_parser(prog=PROG):
     _add_common(tune)
     tune.set_defaults(handler=_tune)
     return parser
+
+
+def _default_grids():
+    from .models import MODELS
+
+    grids = []
+    for name, cls in MODELS.items():
+        keys = ", ".join(f"{key}={','.join(_show_default(v) for v in values)}" for key, values in cls.default_grid.items())
+        grids.append(f"{name}: {keys or 'its one setting'}")
+    return "; ".join(grids)
 
 
 def _add_command(commands, name, summary, description, examples):
@@ -309,8 +328,6 @@ class _StderrHandler(logging.Handler):
 
 @contextlib.contextmanager
 def _progress_on_stderr(quiet, verbose=False):
-    from .runtime import logger
-
     if quiet:
         yield
         return
@@ -326,18 +343,8 @@ def _progress_on_stderr(quiet, verbose=False):
         logger.propagate = saved[1]
 
 
-class _Log:
-    def __init__(self, quiet):
-        self.quiet = quiet
-
-    def __call__(self, message):
-        if not self.quiet:
-            print(f"jukebox_fast: {message}", file=sys.stderr, flush=True)
-
-
-def _run(args, log):
+def _run(args):
     from .io import check_output, write_output
-    from .models import make_model
     from .pipeline import run
 
     if args.example == bool(args.listen_count):
@@ -345,82 +352,62 @@ def _run(args, log):
     if args.listen_count and not args.user_ids:
         raise JukeboxError("missing USER_IDS: the file of users to recommend for")
     check_output(args.output)  # before the fit, not after it
-    model = make_model(args)
+    model = _make_model(args)
     with tempfile.TemporaryDirectory(prefix="jukebox_example_") as tmp:
         listens, user_ids = args.listen_count, args.user_ids
         if args.example:
-            listens, user_ids = _write_example(tmp, log)
-        text, timer = run(listens, user_ids, model, k=args.k, log=log, max_songs=args.max_songs)
+            listens, user_ids = _write_example(tmp)
+        text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs)
     write_output(args.output, text)
+    _log_phases(args, timer)
+
+
+def _log_phases(args, timer):
     if args.verbose:
-        log(f"phases: {timer}")
+        logger.info(f"phases: {timer}")
 
 
-def _split(args, log):
+def _split(args):
     from .split import split_file
 
     counts = split_file(args.listen_count, args.out_dir, seed=args.seed, ratio=args.ratio, protocol=args.protocol)
-    log(
+    logger.info(
         f"{args.out_dir}: {counts['train_plays']:,} train plays, {counts['held_out_plays']:,} held out of "
         f"{counts['users']:,} users ({counts['cold_users']:,} of them without train plays)"
     )
 
 
-def _train(args, log):
-    from .io import read_listens
-    from .models import make_model
-    from .persist import save_model
-    from .pipeline import PhaseTimer, ensure_room, keep_most_played, out_of_memory_reported
+def _train(args):
+    from .io import check_output
+    from .pipeline import train
 
-    model = make_model(args)
-    timer = PhaseTimer()
-    with timer("read"):
-        interactions = read_listens(args.listen_count)
-    log(f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs")
-    interactions = keep_most_played(interactions, args.max_songs, log)
-    from .runtime import planned
-
-    plan = ensure_room(model, interactions, [], 0)
-    with timer("fit"), planned(plan is not None), out_of_memory_reported("fitting", model, interactions, [], 0):
-        model.fit(interactions.user_items)
-    with timer("save"):
-        save_model(args.model_file, model, interactions)
-    log(f"{args.model_file}: saved {model!r}")
-    if args.verbose:
-        log(f"phases: {timer}")
+    check_output(args.model_file)
+    model = _make_model(args)
+    _log_phases(args, train(args.listen_count, args.model_file, model, max_songs=args.max_songs))
 
 
-def _recommend(args, log):
-    from .io import read_user_ids, write_output
-    from .models import make_model
-    from .persist import is_model_file, load_model
-    from .pipeline import PhaseTimer, out_of_memory_reported, recommend_for_file, run
+def _recommend(args):
+    from .io import check_output, write_output
+    from .persist import is_model_file
+    from .pipeline import recommend_saved, run
 
     k = 100 if args.k is None else args.k
+    check_output(args.output)
     if not is_model_file(args.source):
-        text, timer = run(args.source, args.user_ids, make_model(args), k=k, log=log, max_songs=args.max_songs)
+        text, timer = run(args.source, args.user_ids, _make_model(args), k=k, max_songs=args.max_songs)
     else:
-        from .precompile import load_in_background
-
-        if args.max_songs is not None:
-            raise JukeboxError(f"{args.source}: --max-songs applies when fitting a listening log; a model file keeps its songs")
-        timer = PhaseTimer()
-        load_in_background()
-        with timer("load"):
-            model, interactions = load_model(args.source)
-        with timer("read"):
-            user_ids = read_user_ids(args.user_ids)
-        if len(user_ids) == 0:
-            warnings.warn(f"{args.user_ids}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
-        log(f"{args.source}: {model!r} fit on {interactions.n_plays:,} plays; {len(user_ids):,} users to answer")
-        with out_of_memory_reported("recommending with", model, interactions, user_ids, k):
-            text = recommend_for_file(interactions, model, user_ids, k, timer, log)
+        given = [f"--{name.replace('_', '-')}" for name in _model_parameters(args)]
+        given += ["--model"] * (args.model is not None) + ["--max-songs"] * (args.max_songs is not None)
+        if given:
+            raise JukeboxError(
+                f"{args.source}: {given[0]} applies when fitting a listening log; a model file keeps its model and songs"
+            )
+        text, timer = recommend_saved(args.source, args.user_ids, k)
     write_output(args.output, text)
-    if args.verbose:
-        log(f"phases: {timer}")
+    _log_phases(args, timer)
 
 
-def _evaluate(args, log):
+def _evaluate(args):
     import json
 
     from .evaluation import evaluate_files, format_report
@@ -433,62 +420,25 @@ def _evaluate(args, log):
         text = format_report(result)
     write_output(args.output, text.encode("utf-8"))
     if result["problems"]:
-        log(f"{args.recs}: {len(result['problems'])} kinds of format problems (listed in the report)")
+        logger.info(f"{args.recs}: {len(result['problems'])} kinds of format problems (listed in the report)")
         return 1
     return 0
 
 
-class _OptionParser(argparse.ArgumentParser):
-    """Parses one grid setting as model options; a bad value is a user error, not an exit."""
-
-    def error(self, message):
-        raise JukeboxError(f"--grid: {message}")
-
-
-def _tune_settings(specs):
-    """The grid of ``--grid KEY=V1,V2`` options as (label, model) pairs, duplicates dropped."""
-    from .models import make_model
-    from .tune import DEFAULT_GRID, expand_grid
-
-    options = _OptionParser(prog=f"{PROG} tune", add_help=False)
-    _add_model_options(options)
-    known = list(vars(options.parse_args([])))
-    grid = dict(DEFAULT_GRID)
-    given = {}
-    for spec in specs or []:
-        key, sep, values = spec.partition("=")
-        key = key.strip().replace("-", "_")
-        values = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not values:
-            raise JukeboxError(f"--grid: expected KEY=V1,V2,..., got {spec!r}")
-        if key not in known:
-            raise JukeboxError(f"--grid: unknown key {key!r}; the keys are {', '.join(known)}")
-        given[key] = list(dict.fromkeys(given.get(key, []) + values))
-    grid.update(given)
-    settings, seen = [], set()
-    for label in expand_grid(grid):
-        argv = [token for key, value in label.items() for token in (f"--{key.replace('_', '-')}", value)]
-        model = make_model(options.parse_args(argv))
-        if repr(model) not in seen:
-            seen.add(repr(model))
-            settings.append((label, model))
-    return list(grid), settings
-
-
-def _tune(args, log):
+def _tune(args):
     import json
 
-    from .io import write_output
-    from .tune import Progress, format_table, plot_png, require_matplotlib, tune
+    from .io import check_output, write_output
+    from .tune import format_table, grid_settings, plot_png, require_matplotlib, tune
 
-    keys, settings = _tune_settings(args.grid)
+    keys, settings = grid_settings(_parse_grid(args.grid))
+    check_output(args.output)
     if args.plot:
         require_matplotlib()
+        check_output(args.plot)
         if "regularization" not in keys:
             raise JukeboxError("--plot draws NDCG@100 against the regularization, which this grid does not set")
-    progress = Progress(len(settings), quiet=args.quiet)
-    results = tune(args.listen_count, settings, seed=args.seed, ratio=args.ratio, protocol=args.protocol,
-                   k=args.k, progress=progress, log=log)
+    results = tune(args.listen_count, settings, seed=args.seed, ratio=args.ratio, protocol=args.protocol, k=args.k)
     if args.json:
         text = json.dumps({"seed": args.seed, "ratio": args.ratio, "protocol": args.protocol, "k": args.k,
                            "results": results}, indent=2) + "\n"
@@ -497,10 +447,23 @@ def _tune(args, log):
     write_output(args.output, text.encode("utf-8"))
     if args.plot:
         write_output(args.plot, plot_png(results, keys))
-        log(f"{args.plot}: NDCG@100 against the regularization")
+        logger.info(f"{args.plot}: NDCG@100 against the regularization")
 
 
-def _write_example(directory, log):
+def _parse_grid(specs):
+    """``--grid KEY=V1,V2`` options as ``{key: [text, ...]}`` (dashes in keys read as underscores)."""
+    grid = {}
+    for spec in specs or []:
+        key, sep, values = spec.partition("=")
+        key = key.strip().replace("-", "_")
+        values = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key or not values:
+            raise JukeboxError(f"--grid: expected KEY=V1,V2,..., got {spec!r}")
+        grid[key] = list(dict.fromkeys(grid.get(key, []) + values))
+    return grid
+
+
+def _write_example(directory):
     from .example import generate_listens
 
     listens, users = generate_listens()
@@ -509,7 +472,7 @@ def _write_example(directory, log):
         with open(path, "wb") as f:
             f.write(payload)
     n_plays = listens.count(b"\n")
-    log(f"example: a synthetic log of {n_plays:,} plays (jukebox_fast.example.generate_listens)")
+    logger.info(f"example: a synthetic log of {n_plays:,} plays (jukebox_fast.example.generate_listens)")
     return paths
 
 
@@ -517,7 +480,6 @@ def main(argv=None):
     """Run the command line; returns the exit status. ``argv`` items may be paths."""
     parser = build_parser(program_name() if argv is None else PROG)
     args = parser.parse_args(None if argv is None else [os.fspath(a) for a in argv])
-    log = _Log(args.quiet)
     start = time.perf_counter()
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
@@ -532,7 +494,7 @@ def main(argv=None):
 
             with limit_threads(args.threads), memory_limit(getattr(args, "memory_limit", None)), \
                     _progress_on_stderr(args.quiet, args.verbose):
-                status = args.handler(args, log) or 0
+                status = args.handler(args) or 0
         except JukeboxError as e:
             if args.debug:
                 raise
@@ -559,5 +521,6 @@ def main(argv=None):
         from .errors import format_size
         from .runtime import peak_memory
 
-        log(f"total {time.perf_counter() - start:.2f}s, peak memory {format_size(peak_memory())}")
+        with _progress_on_stderr(args.quiet):
+            logger.info(f"total {time.perf_counter() - start:.2f}s, peak memory {format_size(peak_memory())}")
     return status

@@ -1,5 +1,7 @@
 """The errors and warnings jukebox_fast raises."""
 
+from numpy.linalg import LinAlgError
+
 
 class JukeboxError(Exception):
     """Base of every error that is the input's or the environment's fault, not a bug."""
@@ -48,6 +50,10 @@ class MemoryBudgetError(JukeboxError, MemoryError):
         super().__init__(
             f"{what} needs about {format_size(needed)} but only {format_size(available)} of memory is available{source}; {advice}"
         )
+
+
+class NotPositiveDefiniteError(JukeboxError, LinAlgError):
+    """The regularised gram matrix is not positive definite in float32: the regularization is too small for the log."""
 
 
 class OutOfMemoryError(JukeboxError, MemoryError):

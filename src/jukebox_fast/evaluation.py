@@ -85,9 +85,9 @@ def read_song_lists(path):
     line_numbers : list of int
         The 1-based line of each entry.
     """
-    from .io import _read_bytes
+    from .io import read_bytes
 
-    _, raw, start = _read_bytes(path)
+    _, raw, start = read_bytes(path)
     users, lists, line_numbers = [], [], []
     for number, line in enumerate(raw[start:].split(b"\n"), 1):
         fields = line.split()

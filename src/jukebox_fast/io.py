@@ -24,14 +24,14 @@ from .data import IdMap, Interactions, factorize
 from .errors import InputFormatError, JukeboxError, JukeboxWarning
 
 _BOM = b"\xef\xbb\xbf"
-_LISTEN_FORMAT = "'<user_id> <song_id> <count>'"
-_USER_FORMAT = "one user id per line"
+LISTEN_FORMAT = "'<user_id> <song_id> <count>'"
+USER_FORMAT = "one user id per line"
 _BLANKS = re.compile(rb"[ \t\r]+")  # what the parse kernel takes for a field separator
 _MAX_COUNT = 2**63 - 1
 _CHUNK_BYTES = 1 << 20  # below this a second thread costs more than it saves
 
 
-def _read_bytes(path):
+def read_bytes(path):
     """The file's bytes (a UTF-8 byte-order mark dropped) as a uint8 array, the raw bytearray, and the mark's length."""
     try:
         if os.path.isdir(path):
@@ -66,7 +66,7 @@ def _chunk_bounds(raw, start, n_chunks):
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _split_fields(path, n_fields, expected):
+def split_fields(path, n_fields, expected):
     """Parse a file of ``n_fields`` blank-separated fields a line (the last a count when n_fields is 3).
 
     Returns the bytes, then (n_tokens, n_records) arrays of token starts,
@@ -74,7 +74,7 @@ def _split_fields(path, n_fields, expected):
     """
     from .kernels.parse import count_lines, parse_chunk
 
-    buf, raw, start = _read_bytes(path)
+    buf, raw, start = read_bytes(path)
     chunks = _chunk_bounds(raw, start, parallel.get_num_threads())
     n_chunks = len(chunks)
     # Only the chunk that ends the file may end in a line without a newline.
@@ -181,9 +181,9 @@ def read_listens(path: str | os.PathLike) -> Interactions:
     InputFormatError
         For a bad line (naming the file and line), or a file without plays.
     """
-    buf, starts, lengths, hashes, counts = _split_fields(path, 3, _LISTEN_FORMAT)
+    buf, starts, lengths, hashes, counts = split_fields(path, 3, LISTEN_FORMAT)
     if counts.size == 0:
-        raise InputFormatError(path, None, f"lines of {_LISTEN_FORMAT}", "no plays (the file is empty)")
+        raise InputFormatError(path, None, f"lines of {LISTEN_FORMAT}", "no plays (the file is empty)")
     # Users and songs have separate vocabularies: factorize them side by side.
     (user_codes, users), (song_codes, songs) = parallel.run_tasks(
         factorize, [(buf, starts[field], lengths[field], hashes[field]) for field in (0, 1)]
@@ -223,7 +223,7 @@ def read_user_ids(path: str | os.PathLike) -> IdMap:
     Returns an IdMap of the distinct ids in file order; a repeated id is
     kept once, with a JukeboxWarning. An empty file gives an empty IdMap.
     """
-    buf, starts, lengths, hashes, _ = _split_fields(path, 1, _USER_FORMAT)
+    buf, starts, lengths, hashes, _ = split_fields(path, 1, USER_FORMAT)
     codes, ids = factorize(buf, starts[0], lengths[0], hashes[0])
     n_repeats = codes.size - len(ids)
     if n_repeats:

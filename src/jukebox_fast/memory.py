@@ -18,7 +18,7 @@ import numpy as np
 from . import runtime
 from .errors import MemoryBudgetError, OutOfMemoryError, format_size
 
-# Scoring works on blocks of rows of about this many bytes per thread (models/base.py).
+# Scoring works on blocks of rows of about this many bytes per thread (models/itemitem.py).
 BLOCK_BYTES = 1 << 20
 # Memory each thread uses beside the planned arrays: OpenBLAS's buffers, the kernels' scratch
 # (bench/memory_plan.py: the peak stays this far above the arrays on small catalogues).
@@ -51,12 +51,20 @@ class MemoryPlan:
         )
 
 
+def count_matrices(count):
+    """'one', 'two', 'three', then digits: how many n x n matrices, in words."""
+    return {1: "one", 2: "two", 3: "three"}.get(count, str(count))
+
+
 def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None, n_plays=None):
     """The buffers of fitting ``model`` on ``user_items`` and recommending k songs to some users.
 
+    The model counts its own (``Recommender.memory_plan``); the run adds
+    the output text and the threads' working memory.
+
     Parameters
     ----------
-    model : ItemItemRecommender
+    model : Recommender
     user_items : sparse (n_users, n_items)
         The plays the model is fit on.
     answered : tuple of int
@@ -72,22 +80,8 @@ def plan(model, user_items, answered, k, id_bytes, n_threads, n_items=None, n_pl
     """
     n = user_items.shape[1] if n_items is None else n_items
     nnz = user_items.nnz if n_plays is None else n_plays
-    n_users = user_items.shape[0]
-    matrices = model.fit_matrices()
-    square = 4 * n * n
-    result = MemoryPlan(n)
-    count = {1: "one", 2: "two", 3: "three"}.get(matrices, str(matrices))
-    result.fit[f"{count} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'}"] = matrices * square
-    # The model's working copies of the plays (weighted, by columns, ...), and their row and column pointers.
-    result.fit["the working copies of the plays"] = model.fit_bytes_per_play() * nnz + 16 * (n_users + n)
-    n_answered, answered_plays, levels = answered
-    block_rows = max(8, BLOCK_BYTES // (4 * max(n, 1)))
-    result.recommend[f"B, one {n:,} x {n:,} float32 matrix,"] = square
-    result.recommend["its 16-bit copy"] = result.optional["its 16-bit copy"] = square // 2
-    result.recommend["the plays of the users answered"] = 16 * answered_plays + 8 * n_answered
-    result.recommend["score blocks"] = 4 * n_threads * block_rows * n
-    result.recommend["score adjustments"] = model.adjustment_bytes(n, levels)
-    result.recommend["the recommendations"] = int(n_answered * k * (8 + id_bytes + 1))
+    result = model.memory_plan(user_items.shape[0], n, nnz, answered=answered, k=k)
+    result.recommend["the recommendations"] = int(answered[0] * min(k, n) * (id_bytes + 1))
     for phase in (result.fit, result.recommend):
         phase["the threads' working memory (BLAS buffers, scratch)"] = THREAD_BYTES * n_threads
     return result

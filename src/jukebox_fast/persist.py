@@ -10,11 +10,10 @@ the length and the checksum before it trusts a byte.
 from __future__ import annotations
 
 import hashlib
-import os
-from typing import TYPE_CHECKING
-import inspect
 import json
+import os
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +22,7 @@ from .errors import ModelFileError
 
 if TYPE_CHECKING:
     from .data import Interactions
-    from .models import ItemItemRecommender
+    from .models import Recommender
 
 MAGIC = b"jukebox_fast\0mdl"
 FORMAT_VERSION = 1
@@ -40,43 +39,32 @@ def is_model_file(path):
         return False
 
 
-def _model_name(model):
-    from .models import MODELS
-
-    for name, cls in MODELS.items():
-        if type(model) is cls:
-            return name
-    raise TypeError(f"{type(model).__name__} is not a registered model (jukebox_fast.models.MODELS)")
-
-
-def _hyper_parameters(model):
-    """The model's constructor arguments, read back from the attributes of the same names."""
-    names = [p for p in inspect.signature(type(model).__init__).parameters if p != "self"]
-    return {name: getattr(model, name) for name in names}
-
-
-def encode_model(model, interactions):
-    """The bytes of a model file (a uint8 array) for a fitted model and the plays it was fit on.
+def encode_model(model, interactions=None):
+    """The bytes of a model file (a uint8 array) for a fitted model and, optionally, the plays it was fit on.
 
     Parameters
     ----------
-    model : ItemItemRecommender
-        Fitted; its hyper-parameters are its constructor arguments and its
-        learnt state every ndarray attribute whose name ends in ``_``.
-    interactions : Interactions
-        The plays and id maps; ``recommend`` needs them to leave out played songs.
+    model : Recommender
+        Fitted; its hyper-parameters are ``get_params()`` and its learnt
+        state every ndarray attribute whose name ends in ``_``.
+    interactions : Interactions, optional
+        The plays and id maps; the command line's ``recommend`` needs them
+        to leave out played songs and to print ids.
     """
-    if not hasattr(model, "item_weights_"):
+    from .models import model_name
+
+    if not model.is_fitted():
         raise RuntimeError(f"{type(model).__name__} is not fitted yet: call fit first")
-    ui = interactions.user_items
     arrays = {f"model.{name}": value for name, value in sorted(vars(model).items()) if name.endswith("_") and isinstance(value, np.ndarray)}
-    arrays.update({
-        "plays.indptr": np.asarray(ui.indptr, np.int64),
-        "plays.indices": np.asarray(ui.indices, np.int32),
-        "plays.data": np.asarray(ui.data, np.int64),
-        "users.data": interactions.users.data, "users.offsets": interactions.users.offsets,
-        "songs.data": interactions.songs.data, "songs.offsets": interactions.songs.offsets,
-    })
+    if interactions is not None:
+        ui = interactions.user_items
+        arrays.update({
+            "plays.indptr": np.asarray(ui.indptr, np.int64),
+            "plays.indices": np.asarray(ui.indices, np.int32),
+            "plays.data": np.asarray(ui.data, np.int64),
+            "users.data": interactions.users.data, "users.offsets": interactions.users.offsets,
+            "songs.data": interactions.songs.data, "songs.offsets": interactions.songs.offsets,
+        })
     layout, offset = [], 0
     for name, value in arrays.items():
         value = np.ascontiguousarray(value)
@@ -88,9 +76,9 @@ def encode_model(model, interactions):
     header = json.dumps({
         "format_version": FORMAT_VERSION,
         "written_by": f"jukebox_fast {__version__}",
-        "model": _model_name(model),
-        "hyper_parameters": _hyper_parameters(model),
-        "shape": list(ui.shape),
+        "model": model_name(model),
+        "hyper_parameters": model.get_params(),
+        "shape": None if interactions is None else list(interactions.user_items.shape),
         "arrays": layout,
         "payload_bytes": offset,
     }).encode("utf-8")
@@ -107,22 +95,22 @@ def encode_model(model, interactions):
     return out
 
 
-def save_model(path: str | os.PathLike, model: ItemItemRecommender, interactions: Interactions) -> None:
-    """Write a fitted model and its plays to ``path`` atomically (see ``encode_model``)."""
+def save_model(path: str | os.PathLike, model: Recommender, interactions: Interactions | None = None) -> None:
+    """Write a fitted model, and its plays when given, to ``path`` atomically (see ``encode_model``)."""
     from .io import write_output
 
     write_output(path, memoryview(encode_model(model, interactions)))
 
 
-def load_model(path: str | os.PathLike) -> tuple[ItemItemRecommender, Interactions]:
+def load_model(path: str | os.PathLike) -> tuple[Recommender, Interactions | None]:
     """Read a model file written by ``save_model``.
 
     Returns
     -------
-    model : ItemItemRecommender
+    model : Recommender
         Fitted, of the class and with the hyper-parameters it was saved with.
-    interactions : Interactions
-        The plays it was fit on, with their id maps.
+    interactions : Interactions or None
+        The plays it was fit on, with their id maps; None when the file was saved without them.
 
     Raises
     ------
@@ -131,10 +119,10 @@ def load_model(path: str | os.PathLike) -> tuple[ItemItemRecommender, Interactio
         was written in a newer format.
     """
     from .data import Interactions, factorize
-    from .io import _read_bytes
+    from .io import read_bytes
     from .models import MODELS
 
-    _, raw, _ = _read_bytes(path)
+    _, raw, _ = read_bytes(path)
     if raw[: len(MAGIC)] != MAGIC:
         raise ModelFileError(path, "not a jukebox_fast model file (train one with `python -m jukebox_fast train`)")
     if len(raw) < len(MAGIC) + 8 + _DIGEST:
@@ -170,7 +158,13 @@ def load_model(path: str | os.PathLike) -> tuple[ItemItemRecommender, Interactio
         array = np.frombuffer(raw, dtype, count, start + entry["offset"]).reshape(entry["shape"])
         arrays[entry["name"]] = array if array.flags.aligned else array.copy()
 
-    model = MODELS[header["model"]](**header["hyper_parameters"])
+    try:
+        model = MODELS[header["model"]](**header["hyper_parameters"])
+    except TypeError:
+        raise ModelFileError(
+            path, f"its {header['model']} parameters ({', '.join(header['hyper_parameters'])}) are not this "
+            "jukebox_fast's; train the model again"
+        ) from None
     for name, value in arrays.items():
         if name.startswith("model."):
             setattr(model, name[len("model."):], value)
@@ -185,6 +179,8 @@ def load_model(path: str | os.PathLike) -> tuple[ItemItemRecommender, Interactio
         _, ids = factorize(data, starts, lengths, hashes)
         return ids
 
+    if header["shape"] is None:
+        return model, None
     user_items = sp.csr_array(
         (arrays["plays.data"], arrays["plays.indices"], arrays["plays.indptr"]), shape=tuple(header["shape"])
     )

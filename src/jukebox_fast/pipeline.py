@@ -1,4 +1,8 @@
-"""The whole job, file to recommendations, with a clock on every phase."""
+"""The jobs of the command line, files in and text out, with a clock on every phase: ``run``, ``train``, ``recommend_saved``.
+
+What they say goes to the ``jukebox_fast`` logger (INFO; the memory plan
+at DEBUG); the command line shows it on stderr.
+"""
 
 import contextlib
 import time
@@ -8,9 +12,10 @@ import numpy as np
 
 from . import runtime
 from .data import select_rows
-from .errors import JukeboxWarning, MemoryBudgetError, format_size
+from .errors import JukeboxError, JukeboxWarning, MemoryBudgetError, format_size
 from .io import format_recommendations, read_listens, read_user_ids
 from .precompile import start_precompiling
+from .runtime import logger
 
 
 class PhaseTimer:
@@ -31,13 +36,13 @@ class PhaseTimer:
         return ", ".join(f"{name} {s:.2f}s" for name, s in self.seconds.items())
 
 
-def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
+def recommend_for_file(interactions, model, user_ids, k, timer):
     """Recommendation text for the users of ``user_ids`` (an IdMap), from a model fitted on ``interactions``."""
     with timer("recommend"):
         rows = interactions.users.lookup(user_ids)  # -1: no plays
     n_cold = int((rows < 0).sum())
     if n_cold:
-        log(f"{n_cold:,} of {len(user_ids):,} users have no plays in the listening log; they get the most popular songs")
+        logger.info(f"{n_cold:,} of {len(user_ids):,} users have no plays in the listening log; they get the most popular songs")
     n_songs = interactions.user_items.shape[1]
     if k > n_songs:
         warnings.warn(
@@ -52,14 +57,14 @@ def recommend_for_file(interactions, model, user_ids, k, timer, log=print):
         return format_recommendations(user_ids, interactions.songs, recommended)
 
 
-def keep_most_played(interactions, max_songs, log=print):
+def keep_most_played(interactions, max_songs):
     """``interactions`` with only its ``max_songs`` most played songs (None: all), saying what that left out."""
     n_songs = interactions.user_items.shape[1]
     if max_songs is None or max_songs >= n_songs:
         return interactions
     kept = interactions.most_played(max_songs)
     dropped = interactions.n_plays - kept.n_plays
-    log(
+    logger.info(
         f"--max-songs {max_songs:,}: kept the {max_songs:,} most played of {n_songs:,} songs; "
         f"{dropped:,} plays ({dropped / max(interactions.n_plays, 1):.1%}) of the others are left out"
     )
@@ -90,13 +95,10 @@ def _plan_arguments(interactions, user_ids, k):
 def ensure_room(model, interactions, user_ids, k):
     """Refuse, before the fit, a run whose fit and recommendations would not fit in memory (``memory.ensure_room``).
 
-    Returns the plan (None for a model that is not an item-item matrix).
+    Returns the plan.
     """
     from . import memory
-    from .models.base import ItemItemRecommender
 
-    if not isinstance(model, ItemItemRecommender):
-        return None
     budget = runtime.memory_budget()
     plan = memory.ensure_room(model, *_plan_arguments(interactions, user_ids, k), budget=budget)
     runtime.logger.debug(
@@ -119,7 +121,7 @@ def out_of_memory_reported(doing, model, interactions, user_ids, k):
         raise memory.out_of_memory(error, doing, model, *_plan_arguments(interactions, user_ids, k)) from error
 
 
-def run(listens_path, user_ids_path, model, k=100, log=print, max_songs=None, memory_limit=None):
+def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer.
 
     ``max_songs`` keeps only that many of the most played songs, as inputs
@@ -127,37 +129,92 @@ def run(listens_path, user_ids_path, model, k=100, log=print, max_songs=None, me
     ``"16G"``) is the memory the run may use in all, instead of what the
     machine has free (``runtime.memory_limit``).
     """
-    with runtime.memory_limit(memory_limit) if memory_limit is not None else contextlib.nullcontext():
-        return _run(listens_path, user_ids_path, model, k, log, max_songs)
+    with _memory_limit(memory_limit):
+        timer = PhaseTimer()
+        # On a first run, a second process compiles the kernels of the fit and after it while this
+        # one reads; this one then takes its share of them (precompile.py).
+        compiling = start_precompiling()
+        try:
+            with timer("read"):
+                interactions = read_listens(listens_path)
+                user_ids = read_user_ids(user_ids_path)
+            if len(user_ids) == 0:
+                warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
+            logger.info(
+                f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
+                f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
+            )
+            interactions = keep_most_played(interactions, max_songs)
+            _fit(model, interactions, user_ids, k, timer, compiling.before_fit)
+        except BaseException:
+            compiling.abandon()
+            raise
+        compiling.join()
+        with runtime.planned(), out_of_memory_reported("recommending", model, interactions, user_ids, k):
+            text = recommend_for_file(interactions, model, user_ids, k, timer)
+        return text, timer
 
 
-def _run(listens_path, user_ids_path, model, k, log, max_songs):
-    timer = PhaseTimer()
-    # On a first run, a second process compiles the kernels of the fit and after it while this
-    # one reads; this one then takes its share of them (precompile.py).
-    compiling = start_precompiling()
-    try:
+def train(listens_path, model_path, model, max_songs=None, memory_limit=None):
+    """Read, fit, save: what ``python -m jukebox_fast train`` does; returns the timer.
+
+    The model file holds the model, the plays and the id maps
+    (``persist.save_model``), all that ``recommend_saved`` needs.
+    """
+    from .persist import save_model
+
+    with _memory_limit(memory_limit):
+        timer = PhaseTimer()
         with timer("read"):
             interactions = read_listens(listens_path)
+        logger.info(
+            f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs"
+        )
+        interactions = keep_most_played(interactions, max_songs)
+        _fit(model, interactions, [], 0, timer)
+        with timer("save"):
+            save_model(model_path, model, interactions)
+        logger.info(f"{model_path}: saved {model!r}")
+        return timer
+
+
+def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None):
+    """Load a model file written by ``train`` and recommend for the users of ``user_ids_path``: (text, timer).
+
+    The text is byte for byte that of ``run`` on the same log and model.
+    """
+    from .persist import load_model
+    from .precompile import load_in_background
+
+    with _memory_limit(memory_limit):
+        timer = PhaseTimer()
+        load_in_background()
+        with timer("load"):
+            model, interactions = load_model(model_path)
+        if interactions is None:
+            raise JukeboxError(
+                f"{model_path}: the model was saved without its plays and ids; recommending for user ids needs them "
+                "(save it with them, as `train` does)"
+            )
+        with timer("read"):
             user_ids = read_user_ids(user_ids_path)
         if len(user_ids) == 0:
             warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
-        log(
-            f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
-            f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
-        )
-        interactions = keep_most_played(interactions, max_songs, log)
-        plan = ensure_room(model, interactions, user_ids, k)
-        with timer("fit"), runtime.planned(plan is not None), \
-                out_of_memory_reported("fitting", model, interactions, user_ids, k):
-            compiling.before_fit()
-            model.fit(interactions.user_items)
-        if plan is not None:
-            runtime.logger.debug(f"memory: peak {format_size(runtime.peak_memory())} after the fit")
-    except BaseException:
-        compiling.abandon()
-        raise
-    compiling.join()
-    with runtime.planned(plan is not None), out_of_memory_reported("recommending", model, interactions, user_ids, k):
-        text = recommend_for_file(interactions, model, user_ids, k, timer, log)
-    return text, timer
+        logger.info(f"{model_path}: {model!r} fit on {interactions.n_plays:,} plays; {len(user_ids):,} users to answer")
+        with out_of_memory_reported("recommending with", model, interactions, user_ids, k):
+            text = recommend_for_file(interactions, model, user_ids, k, timer)
+        return text, timer
+
+
+def _fit(model, interactions, user_ids, k, timer, before=None):
+    """Fit ``model`` on ``interactions`` once the memory plan admits the fit and the recommendations after it."""
+    ensure_room(model, interactions, user_ids, k)
+    with timer("fit"), runtime.planned(), out_of_memory_reported("fitting", model, interactions, user_ids, k):
+        if before is not None:
+            before()
+        model.fit(interactions.user_items)
+    logger.debug(f"memory: peak {format_size(runtime.peak_memory())} after the fit")
+
+
+def _memory_limit(memory_limit):
+    return runtime.memory_limit(memory_limit) if memory_limit is not None else contextlib.nullcontext()

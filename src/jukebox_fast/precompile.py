@@ -2,8 +2,8 @@
 
 A first run on a machine compiles every kernel, and Numba compiles one
 function at a time in a process. When the kernels are not in Numba's disk
-cache yet, a second process starts compiling them into it while this one
-reads (and compiles the parser): first the reader's last kernels, which
+cache yet (no ``ready_stamp`` file says they are), a second process starts
+compiling them into it while this one reads (and compiles the parser): first the reader's last kernels, which
 the read calls a second or more after it starts, then those that run from
 the fit on (``kernels_of_first_run``). Once read, this process takes the
 list from the last one back, and the two meet in the middle: each claims
@@ -114,12 +114,46 @@ def compile_claimed(claims, backwards=False):
         kernel(*args)
 
 
-def _cached(kernel):
-    # Numba's internal index of the kernel's cache file: empty when absent or stale.
+def ready_stamp():
+    """The file whose presence says that the kernels of a first run are in Numba's disk cache.
+
+    Written once a run with a helper process has compiled them all. Its
+    name depends on everything that makes Numba compile anew: the
+    versions of jukebox_fast, Numba and Python, the kernels' source files
+    (their size and time) and Numba's cache directory, so that a change to
+    any of them makes the next run a first run again. It lies in
+    ``NUMBA_CACHE_DIR`` when that is set, else in the user's cache
+    directory (``$XDG_CACHE_HOME`` or ``~/.cache``).
+    """
+    import hashlib
+    import platform
+
+    import numba
+
+    from . import __version__, kernels
+
+    numba_cache = os.environ.get("NUMBA_CACHE_DIR", "")
+    sources = os.path.dirname(kernels.__file__)
+    key = [__version__, numba.__version__, sys.version, platform.machine(), numba_cache]
+    for name in sorted(os.listdir(sources)):
+        if name.endswith(".py"):
+            stat = os.stat(os.path.join(sources, name))
+            key.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:16]
+    directory = numba_cache or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "jukebox_fast"
+    )
+    return os.path.join(directory, f"kernels-{digest}.ready")
+
+
+def _mark_ready():
     try:
-        return bool(kernel._cache._cache_file._load_index())
-    except Exception:  # another Numba version: assume not cached
-        return False
+        stamp = ready_stamp()
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write("the kernels of a first run are in Numba's cache\n")
+    except OSError:  # nowhere to write: every run shares its compiling, as a first run does
+        pass
 
 
 class _Process:
@@ -133,6 +167,8 @@ class _Process:
             compile_claimed(self.claims, backwards=True)
         finally:
             self.join()
+        if self.process.returncode == 0:
+            _mark_ready()
 
     def join(self):
         self.process.wait()
@@ -163,7 +199,7 @@ def start_precompiling():
     """
     from . import parallel
 
-    if parallel.get_num_threads() > 1 and not all(_cached(kernel) for kernel, _ in kernels_of_first_run()):
+    if parallel.get_num_threads() > 1 and not os.path.exists(ready_stamp()):
         claims = None
         try:
             claims = tempfile.mkdtemp(prefix="jukebox_fast-compiling-")

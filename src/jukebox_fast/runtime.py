@@ -263,14 +263,32 @@ def _duration(seconds):
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
 
 
+_reporting = {"callback": None}
+
+
+@contextlib.contextmanager
+def reporting(callback):
+    """Within the block, every ``Progress`` made also calls ``callback(done, total, message)`` (None: nothing more).
+
+    ``Recommender.fit(progress=...)`` sets it; the logger lines go on as before.
+    """
+    saved = _reporting["callback"]
+    _reporting["callback"] = callback if callback is not None else saved
+    try:
+        yield
+    finally:
+        _reporting["callback"] = saved
+
+
 class Progress:
-    """Progress of one long phase, as lines on the ``jukebox_fast`` logger (INFO).
+    """Progress of one long phase, as lines on the ``jukebox_fast`` logger (INFO) and calls of the callback.
 
     Nothing is said for a phase done within ``quiet_for`` seconds; after
     that a line at most every ``every`` seconds, with the time taken and
     the time left, and one at the end. Safe to advance from several
     threads. The command line shows these lines on stderr (not with
-    ``-q``); a library user sees them by configuring logging.
+    ``-q``); a library user sees them by configuring logging, or passes a
+    callback (``reporting``), which gets every line's numbers and text.
 
     ``describe(done, total)`` says what is done, e.g. "scored 1,000 of 5,000 users".
     """
@@ -283,6 +301,7 @@ class Progress:
         self.done = 0
         self.start = time.perf_counter()
         self.last = None
+        self.callback = _reporting["callback"]
         self._lock = threading.Lock()
 
     def update(self, done):
@@ -303,9 +322,14 @@ class Progress:
                 return
             self.last = now
         left = f", about {_duration(elapsed * (self.total - done) / done)} left" if 0 < done < self.total else ""
-        logger.info(f"{self.describe(done, self.total)} in {_duration(elapsed)}{left}")
+        self._say(done, f"{self.describe(done, self.total)} in {_duration(elapsed)}{left}")
 
     def finish(self):
         """The closing line, when any line was said."""
         if self.last is not None:
-            logger.info(f"{self.describe(self.total, self.total)} in {_duration(time.perf_counter() - self.start)}")
+            self._say(self.total, f"{self.describe(self.total, self.total)} in {_duration(time.perf_counter() - self.start)}")
+
+    def _say(self, done, message):
+        logger.info(message)
+        if self.callback is not None:
+            self.callback(done, self.total, message)

@@ -81,11 +81,11 @@ def split_file(
         ``cold_users`` (held-out users without train plays).
     """
     from .data import factorize
-    from .io import _LISTEN_FORMAT, _split_fields, write_output
+    from .io import LISTEN_FORMAT, split_fields, write_output
 
-    buf, starts, lengths, hashes, counts = _split_fields(listens_path, 3, _LISTEN_FORMAT)
+    buf, starts, lengths, hashes, counts = split_fields(listens_path, 3, LISTEN_FORMAT)
     if counts.size == 0:
-        raise InputFormatError(listens_path, None, f"lines of {_LISTEN_FORMAT}", "no plays (the file is empty)")
+        raise InputFormatError(listens_path, None, f"lines of {LISTEN_FORMAT}", "no plays (the file is empty)")
     user_codes, users = factorize(buf, starts[0], lengths[0], hashes[0])
     song_codes, songs = factorize(buf, starts[1], lengths[1], hashes[1])
     pairs = user_codes.astype(np.int64) * len(songs) + song_codes

@@ -2,16 +2,15 @@
 
 import itertools
 import os
-import sys
 import tempfile
 import time
+import typing
 
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import BackendUnavailableError
-
-DEFAULT_GRID = {"model": ["ease"], "weighting": ["binary", "log"], "regularization": ["30", "100", "300", "1000"]}
+from .errors import BackendUnavailableError, JukeboxError
+from .runtime import logger
 
 
 def expand_grid(grid):
@@ -20,26 +19,55 @@ def expand_grid(grid):
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[key] for key in keys))]
 
 
-class Progress:
-    """A bar over the grid on stderr (one line per step when stderr is not a terminal)."""
+def grid_settings(given=None):
+    """The settings a grid describes: ``(keys, settings)``, each setting ``{"model": name, parameter: value, ...}``.
 
-    def __init__(self, total, quiet=False, stream=None):
-        self.total = total
-        self.done = 0
-        self.quiet = quiet
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
+    ``given`` maps ``model`` and parameter names to lists of values (text,
+    as typed, or values). For each model (default: the default model),
+    the parameters not given take the values of the model's own
+    ``default_grid``; the others keep their defaults. Settings that make
+    the same model are kept once. A bad key or value raises JukeboxError.
+    """
+    from .models import DEFAULT_MODEL, MODELS, make_model
 
-    def step(self, message):
-        self.done += 1
-        if self.quiet:
-            return
-        if self.tty:
-            filled = 30 * self.done // max(self.total, 1)
-            end = "\n" if self.done == self.total else ""
-            print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {message}\033[K", end=end, file=self.stream, flush=True)
-        else:
-            print(f"jukebox_fast: [{self.done}/{self.total}] {message}", file=self.stream, flush=True)
+    given = dict(given or {})
+    names = [str(name) for name in given.pop("model", [DEFAULT_MODEL])]
+    for name in names:
+        if name not in MODELS:
+            raise JukeboxError(f"--grid: unknown model {name!r}; the models are {', '.join(MODELS)}")
+    for key in given:
+        if not any(key in MODELS[name].parameters() for name in names):
+            known = sorted({p for name in names for p in MODELS[name].parameters()})
+            raise JukeboxError(f"--grid: {key!r} is not a parameter of {', '.join(names)}; the keys are model, {', '.join(known)}")
+    keys, settings, seen = ["model"], [], set()
+    for name in names:
+        cls = MODELS[name]
+        types = cls.parameter_types()
+        grid = {key: list(values) for key, values in cls.default_grid.items() if key not in given}
+        grid.update({key: [_convert(key, value, types[key]) for value in values] for key, values in given.items() if key in types})
+        keys += [key for key in grid if key not in keys]
+        for params in expand_grid(grid):
+            try:
+                model = make_model(name, **params)
+            except ValueError as e:
+                raise JukeboxError(f"--grid: {name}: {e}") from None
+            if repr(model) not in seen:
+                seen.add(repr(model))
+                settings.append(dict(model=name, **params))
+    return keys, settings
+
+
+def _convert(key, value, annotation):
+    """A grid value typed as the parameter's annotation says (text from the command line, or a value)."""
+    if not isinstance(value, str):
+        return value
+    if typing.get_origin(annotation) is typing.Literal:
+        return value
+    try:
+        return int(value) if annotation is int else float(value) if annotation is float else value
+    except ValueError:
+        wanted = "an integer" if annotation is int else "a number"
+        raise JukeboxError(f"--grid: {key} takes {wanted}, got {value!r}") from None
 
 
 def load_split(directory):
@@ -73,40 +101,45 @@ def load_split(directory):
     return train, user_ids, rows, held_out
 
 
-def tune(listens_path, settings, seed=0, ratio=0.8, protocol="random", k=100, progress=None, log=print):
-    """Fit every model of ``settings`` on one split of a listening log and score it.
+def tune(listens_path, settings, seed=0, ratio=0.8, protocol="random", k=100, progress=None):
+    """Fit every setting on one split of a listening log and score it.
 
     Parameters
     ----------
     listens_path : str
         The listening log; it is split as ``split_file`` would, with the same seed.
-    settings : list of (dict, ItemItemRecommender)
-        A label (grid key -> value) and an unfitted model, per setting.
+    settings : list of dict
+        ``{"model": name, parameter: value, ...}`` per setting (``grid_settings`` makes them).
     k : int
         Songs recommended per held-out user.
-    progress : Progress, optional
+    progress : callable, optional
+        Called as ``progress(done, total, message)`` after each setting;
+        the same line goes to the ``jukebox_fast`` logger.
 
     Returns
     -------
     list of dict
-        Per setting: the label's keys, ``ndcg``, ``recall``, ``hit_rate``,
+        Per setting: its keys, ``ndcg``, ``recall``, ``hit_rate``,
         ``fit_s``, ``recommend_s``; best NDCG first.
     """
     from .data import select_rows
     from .evaluation import evaluate_lists
+    from .models import make_model
     from .split import split_file
 
     with tempfile.TemporaryDirectory(prefix="jukebox_tune_") as directory:
         counts = split_file(listens_path, directory, seed=seed, ratio=ratio, protocol=protocol)
         train, user_ids, rows, held_out = load_split(directory)
-    log(
+    logger.info(
         f"split (seed {seed}, {protocol}, ratio {ratio:g}): {counts['train_plays']:,} train plays, "
         f"{counts['held_out_plays']:,} held out of {counts['users']:,} users; {len(settings)} settings to fit"
     )
     user_items = select_rows(train.user_items, rows)
     activity = np.diff(user_items.indptr)
     results = []
-    for label, model in settings:
+    for count, setting in enumerate(settings, 1):
+        params = dict(setting)
+        model = make_model(params.pop("model"), **params)
         start = time.perf_counter()
         model.fit(train.user_items)
         fitted = time.perf_counter()
@@ -115,25 +148,32 @@ def tune(listens_path, settings, seed=0, ratio=0.8, protocol="random", k=100, pr
         # The problem's evaluator skips users whose line is empty (they played every song).
         answered = (recommended >= 0).any(axis=1)
         scores = evaluate_lists(recommended[answered], held_out[answered], k=k, activity=activity[answered])
-        results.append(dict(label, ndcg=scores["ndcg"], recall=scores["recall"], hit_rate=scores["hit_rate"],
+        results.append(dict(setting, ndcg=scores["ndcg"], recall=scores["recall"], hit_rate=scores["hit_rate"],
                             fit_s=fitted - start, recommend_s=done - fitted))
+        message = f"[{count}/{len(settings)}] {model!r}: NDCG@100 {scores['ndcg']:.4f}, fit {fitted - start:.1f}s"
+        logger.info(message)
         if progress is not None:
-            progress.step(f"{model!r}: NDCG@100 {scores['ndcg']:.4f}, fit {fitted - start:.1f}s")
+            progress(count, len(settings), message)
     results.sort(key=lambda r: -r["ndcg"])
     return results
 
 
 def format_table(results, keys, k=100):
     """The ranking ``tune`` prints: one row per setting, best NDCG@100 first."""
-    widths = {key: max(len(key), *(len(str(r[key])) for r in results)) for key in keys}
+    cells = [{key: _cell(r.get(key, "-")) for key in keys} for r in results]
+    widths = {key: max(len(key), *(len(c[key]) for c in cells)) for key in keys}
     head = f"{'rank':>4}  " + "  ".join(f"{key:<{widths[key]}}" for key in keys)
     head += f"  {'NDCG@100':>8}  {f'recall@{k}':>10}  {f'hit@{k}':>8}  {'fit s':>6}  {'rec s':>6}"
     lines = [head]
-    for rank, r in enumerate(results, 1):
-        row = f"{rank:>4}  " + "  ".join(f"{str(r[key]):<{widths[key]}}" for key in keys)
+    for rank, (r, c) in enumerate(zip(results, cells), 1):
+        row = f"{rank:>4}  " + "  ".join(f"{c[key]:<{widths[key]}}" for key in keys)
         row += f"  {r['ndcg']:>8.4f}  {r['recall']:>10.4f}  {r['hit_rate']:>8.4f}  {r['fit_s']:>6.2f}  {r['recommend_s']:>6.2f}"
         lines.append(row)
     return "\n".join(lines) + "\n"
+
+
+def _cell(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def require_matplotlib():
@@ -155,7 +195,8 @@ def plot_png(results, keys, x_key="regularization"):
     others = [key for key in keys if key != x_key]
     lines = {}
     for r in results:
-        lines.setdefault(tuple(r[key] for key in others), []).append((float(r[x_key]), r["ndcg"]))
+        if x_key in r:
+            lines.setdefault(tuple(_cell(r.get(key, "-")) for key in others), []).append((float(r[x_key]), r["ndcg"]))
     figure = Figure(figsize=(6.4, 4.0))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()

@@ -1,18 +1,18 @@
 """The linear autoencoder trained by mini-batch gradient steps (Adam) on sparse batches of users."""
 
 import math
-import sys
-import time
+import typing
 
 import numpy as np
 
 from .. import parallel
 from ..data import select_rows
 from ..errors import BackendUnavailableError
-from ..runtime import ensure_memory
-from .base import ItemItemRecommender
+from ..runtime import Progress, ensure_memory
+from .itemitem import ItemItemRecommender, Weighting, check_choice, check_number
 
-BACKENDS = ("numba", "jax", "cupy", "numpy")
+Backend = typing.Literal["numba", "jax", "cupy", "numpy"]
+BACKENDS = typing.get_args(Backend)
 
 # Plays per chunk in the JAX step: each chunk gathers chunk x n floats.
 _JAX_CHUNK = 1024
@@ -33,9 +33,9 @@ class LinearAutoencoder(ItemItemRecommender):
     Parameters
     ----------
     regularization : float
-        lambda, as in EASE.
+        lambda, the L2 penalty on B.
     weighting : {"binary", "log", "count"}
-        How a play count becomes an entry of X.
+        How a play count becomes an entry of X: 1 (binary), 1 + log(1 + count) (log), or the count.
     epochs : int
         Passes over the users.
     batch_size : int
@@ -43,99 +43,87 @@ class LinearAutoencoder(ItemItemRecommender):
     learning_rate : float
         Adam's initial step size.
     seed : int
-        Seeds the shuffling; the result is deterministic for a given seed and backend.
+        Seeds the shuffling of the users (>= 0); the result is deterministic for a given seed and backend.
     backend : {"numba", "jax", "cupy", "numpy"}
-        Where the steps run: Numba kernels on the CPU threads (default), a
-        jitted JAX step (CPU or GPU, whichever JAX uses), CuPy on a CUDA GPU,
-        or the plain NumPy/SciPy reference (slow, for checking).
-    progress : bool
-        Print the epoch and its mean batch loss on stderr.
+        Where the steps run: Numba kernels on the CPU threads, a jitted JAX
+        step (CPU or GPU, whichever JAX uses), CuPy on a CUDA GPU, or the
+        plain NumPy/SciPy reference (slow, for checking).
+
+    Each epoch's mean batch loss goes to the ``jukebox_fast`` logger (and
+    the ``progress`` callback of ``fit``) and to ``loss_history_``.
     """
 
     summary = "gradient-trained linear autoencoder (Adam on sparse user batches)"
 
+    default_grid = {"regularization": [30.0, 100.0, 300.0], "learning_rate": [3e-3, 1e-2]}
+
     def __init__(
         self,
         regularization: float = 100.0,
-        weighting: str = "binary",
+        weighting: Weighting = "binary",
         epochs: int = 10,
         batch_size: int = 2048,
         learning_rate: float = 1e-2,
         seed: int = 0,
-        backend: str = "numba",
-        progress: bool = False,
+        backend: Backend = "numba",
     ) -> None:
-        super().__init__(weighting)
-        if not regularization > 0:
-            raise ValueError(f"regularization must be positive, got {regularization!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
-        self.regularization = float(regularization)
-        self.epochs = int(epochs)
-        self.batch_size = int(batch_size)
-        self.learning_rate = float(learning_rate)
-        self.seed = int(seed)
+        self.regularization = regularization
+        self.weighting = weighting
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.seed = seed
         self.backend = backend
-        self.progress = progress
 
-    @classmethod
-    def from_options(cls, options):
-        names = "regularization", "weighting", "epochs", "batch_size", "learning_rate", "seed", "backend"
-        return cls(**cls.given_options(options, *names), progress=not options.quiet)
-
-    def __repr__(self):
-        return (
-            f"LinearAutoencoder(regularization={self.regularization:g}, weighting={self.weighting!r}, "
-            f"epochs={self.epochs}, batch_size={self.batch_size}, learning_rate={self.learning_rate:g}, "
-            f"seed={self.seed}, backend={self.backend!r})"
-        )
+    def _check_params(self):
+        super()._check_params()
+        check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
+        check_number("learning_rate", self.learning_rate, "a positive number", lambda v: v > 0)
+        for name in ("epochs", "batch_size"):
+            check_number(name, getattr(self, name), "a positive integer", lambda v: v >= 1, integer=True)
+        check_number("seed", self.seed, "an integer >= 0", lambda v: v >= 0, integer=True)
+        check_choice("backend", self.backend, BACKENDS)
 
     def fit_matrices(self) -> int:
         # B and Adam's two moments; the NumPy reference also keeps float64 copies; on a GPU only B comes back.
         return {"numba": 3, "numpy": 8, "jax": 4, "cupy": 1}[self.backend]
 
-    def _learn(self, X):
+    def _learn(self, X, user_items):
         n = X.shape[1]
+        epochs, batch_size = int(self.epochs), int(self.batch_size)
         active = np.flatnonzero(np.diff(X.indptr) > 0)
-        trainer = _TRAINERS[self.backend](n, min(self.batch_size, max(1, active.size)))
+        trainer = TRAINERS[self.backend](n, min(batch_size, max(1, active.size)))
         ensure_memory(
             trainer.bytes_needed(),
             f"the {self.backend} autoencoder on {n:,} songs (three {n:,} x {n:,} float32 matrices)",
             "drop rarely played songs first, or use a machine with more memory",
         )
-        rng = np.random.default_rng(self.seed)
-        n_batches = -(-active.size // self.batch_size)
-        total_steps = self.epochs * n_batches
+        rng = np.random.default_rng(int(self.seed))
+        n_batches = -(-active.size // batch_size)
+        total_steps = epochs * n_batches
         beta1, beta2, eps = 0.9, 0.999, 1e-8
         weight_decay = 2 * self.regularization / max(1, active.size)
         trainer.prepare(X)
-        self.loss_history_ = []
+        loss_history = []
         step = 0
-        start = time.perf_counter()
-        for epoch in range(self.epochs):
+        progress = Progress(
+            epochs, lambda done, total: f"sgd epoch {done}/{total}, loss {loss_history[-1] if loss_history else 0:.4f}",
+            quiet_for=0.0, every=0.0,
+        )
+        for _ in range(epochs):
             order = rng.permutation(active)
             losses = []
-            for first in range(0, order.size, self.batch_size):
-                batch = select_rows(X, np.sort(order[first : first + self.batch_size]))
+            for first in range(0, order.size, batch_size):
+                batch = select_rows(X, np.sort(order[first : first + batch_size]))
                 step += 1
                 lr = self.learning_rate * 0.5 * (1 + math.cos(math.pi * (step - 1) / total_steps))
                 lr_t = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
                 b = batch.shape[0]
                 residual_sq, b_sq = trainer.step(batch, 2.0 / b, weight_decay, lr_t, beta1, beta2, eps)
                 losses.append(residual_sq / b + weight_decay / 2 * b_sq)
-            self.loss_history_.append(float(np.mean(losses)) if losses else 0.0)
-            if self.progress:
-                print(
-                    f"\rjukebox_fast: sgd epoch {epoch + 1}/{self.epochs} loss {self.loss_history_[-1]:.4f} "
-                    f"({time.perf_counter() - start:.1f}s)",
-                    end="\n" if epoch + 1 == self.epochs else "", file=sys.stderr, flush=True,
-                )
-        return trainer.result()
+            loss_history.append(float(np.mean(losses)) if losses else 0.0)
+            progress.advance(1)
+        return {"item_weights_": trainer.result(), "loss_history_": np.array(loss_history)}
 
 
 class _NumbaTrainer:
@@ -341,4 +329,4 @@ def _require_cupy():
     return cupy
 
 
-_TRAINERS = {"numba": _NumbaTrainer, "jax": _JaxTrainer, "cupy": _CupyTrainer, "numpy": _NumpyTrainer}
+TRAINERS = {"numba": _NumbaTrainer, "jax": _JaxTrainer, "cupy": _CupyTrainer, "numpy": _NumpyTrainer}

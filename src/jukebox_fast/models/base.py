@@ -1,194 +1,253 @@
-"""What every item-item model shares: scores = weigh(X) @ B, then the best unplayed songs."""
+"""The model contract: what every recommender offers, whatever makes its scores.
+
+A model is a plain estimator in scikit-learn's manner: its constructor
+stores each argument, unchanged, as the attribute of the same name; its
+parameters, ``get_params``, ``set_params`` and ``repr`` come from the
+``__init__`` signature (so a default is written once, there); values are
+checked by ``check_params``, which ``fit`` calls. Learnt state lives in
+attributes whose names end in ``_``; the ndarrays among them are what a
+model file stores.
+
+A family of models implements ``_check_params``, ``_fit``, ``_recommend``,
+``_similar_items`` and ``memory_plan``; everything users call is here.
+"""
 
 from __future__ import annotations
 
-import warnings
+import inspect
+import os
+import re
+import typing
 
 import numpy as np
 import scipy.sparse as sp
 
-from .. import parallel, runtime
-from ..data import WEIGHTINGS, as_user_items, weigh
-from ..errors import JukeboxWarning
-from ..runtime import Progress, ensure_memory
-
-# Each thread scores blocks of about this many bytes, which stay in its cache.
-_BLOCK_BYTES = 1 << 20
+from .. import runtime
+from ..data import as_user_items
 
 
-class ItemItemRecommender:
-    """A model whose scores are the weighted play matrix times an items x items matrix.
-
-    Subclasses implement ``_learn(X) -> B`` for the weighted (float32 CSR)
-    play matrix X; ``fit`` and ``recommend`` take the raw play counts, users
-    x items, always in that orientation.
+class Recommender:
+    """A model that learns from play counts (users x items) and ranks unplayed items for any row of plays.
 
     Attributes
     ----------
-    item_weights_ : ndarray, (n_items, n_items), float32
-        B, with a zero diagonal.
-    item_popularity_ : ndarray, (n_items,), float32
-        Number of users who played each item; ranks songs for users without plays.
-
-    ``recommend`` reads B as 16-bit rows with one scale each
-    (``scoring_weights``), made on its first call: scoring reads every
-    row of B a user played, and half the bytes make it nearly twice as
-    fast. After changing ``item_weights_`` in place, assign it again
-    (``model.item_weights_ = B``) so the next call makes them anew.
+    summary : str
+        One line on what the model is (``--model``'s help).
+    default_grid : dict
+        ``tune``'s grid around the defaults: parameter name -> values.
     """
 
-    def __init__(self, weighting: str = "binary") -> None:
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
-        self.weighting = weighting
+    summary = ""
+    default_grid: dict = {}
 
-    @staticmethod
-    def given_options(options, *names):
-        """The named command-line options the user set (not None), as keyword arguments.
+    # --- parameters --------------------------------------------------------------------------
 
-        Options left unset fall back to the model's own defaults, so each
-        model keeps its defaults in one place: its constructor.
-        """
-        return {name: getattr(options, name) for name in names if getattr(options, name, None) is not None}
+    @classmethod
+    def parameters(cls) -> dict[str, inspect.Parameter]:
+        """The constructor's parameters, by name, in order (defaults included)."""
+        if cls.__init__ is object.__init__:
+            return {}
+        signature = inspect.signature(cls.__init__)
+        return {
+            name: p for name, p in signature.parameters.items()
+            if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
 
-    def fit(self, user_items: sp.sparray | sp.spmatrix) -> ItemItemRecommender:
-        """Learn B from a (n_users, n_items) sparse matrix of play counts; returns self."""
-        user_items = as_user_items(user_items)
-        n_items = user_items.shape[1]
-        self.item_popularity_ = np.bincount(user_items.indices, minlength=n_items).astype(np.float32)
-        self.item_weights_ = self._learn(weigh(user_items, self.weighting))
+    @classmethod
+    def parameter_types(cls) -> dict[str, object]:
+        """The constructor's annotations, resolved: ``float``, ``int``, ``typing.Literal[...]``, ..."""
+        hints = typing.get_type_hints(cls.__init__) if cls.parameters() else {}
+        return {name: hints.get(name, object) for name in cls.parameters()}
+
+    @classmethod
+    def parameter_docs(cls) -> dict[str, str]:
+        """Each parameter's description, one paragraph, from the class docstring's numpydoc ``Parameters`` section."""
+        return parameter_docs(cls.__doc__ or "")
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The model's parameters, ``{name: value}`` (``deep`` is accepted for scikit-learn's sake)."""
+        return {name: getattr(self, name) for name in self.parameters()}
+
+    def set_params(self, **params) -> Recommender:
+        """Set parameters by name; returns self. They are checked at the next ``fit`` (or ``check_params``)."""
+        known = self.parameters()
+        for name, value in params.items():
+            if name not in known:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; it has {', '.join(known)}")
+            setattr(self, name, value)
         return self
 
-    def _learn(self, X):
+    def check_params(self) -> None:
+        """Raise ValueError, naming the parameter and the value, when a parameter is out of its range."""
+        self._check_params()
+
+    def _check_params(self) -> None:
+        pass
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    # --- fitting and recommending ------------------------------------------------------------
+
+    def fit(self, user_items: sp.sparray | sp.spmatrix, *, progress=None) -> Recommender:
+        """Learn from a (n_users, n_items) sparse matrix of play counts; returns self.
+
+        Parameters
+        ----------
+        user_items : sparse (n_users, n_items)
+            Positive play counts.
+        progress : callable, optional
+            Called as ``progress(done, total, message)`` from the long
+            phases of the fit (the same lines go to the ``jukebox_fast``
+            logger at INFO).
+        """
+        self.check_params()
+        user_items = as_user_items(user_items)
+        with runtime.reporting(progress):
+            self._fit(user_items)
+        return self
+
+    def _fit(self, user_items: sp.csr_array) -> None:
         raise NotImplementedError
 
-    def fit_matrices(self) -> int:
-        """How many n x n float32 matrices ``fit`` holds at its peak (for the memory plan)."""
-        return 1
+    def is_fitted(self) -> bool:
+        """Whether ``fit`` (or ``load``) has given the model its learnt state."""
+        return hasattr(self, "item_popularity_")
 
-    def fit_bytes_per_play(self) -> int:
-        """Bytes per play that ``fit`` holds beside its n x n matrices: the weighted plays by rows and by columns."""
-        return 24
-
-    def adjustment_bytes(self, n_items: int, n_levels: int) -> int:
-        """Bytes of the score adjustments ``recommend`` makes for users of ``n_levels`` distinct activities."""
-        return 0
+    def _check_fitted(self):
+        if not self.is_fitted():
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit first")
 
     @property
     def n_items(self) -> int:
-        return self.item_weights_.shape[0]
-
-    def scoring_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """B as ``recommend`` reads it: ``(rows, scales)`` with B ~ ``scales[:, None] * rows``.
-
-        ``rows`` (n_items, n_items) int16 and ``scales`` (n_items,) float32:
-        each row is rounded to steps of 1/32767 of its largest |entry|,
-        so every entry is within half a step. Made once per B (the
-        ``item_weights_`` object) and kept. Where the memory free is less
-        than the copy needs, ``rows`` is B itself and ``scales`` ones, with
-        a JukeboxWarning.
-        """
-        from ..kernels.linalg import quantize_rows
-
-        B = self.item_weights_
-        kept = getattr(self, "_scoring", None)
-        if kept is None or kept[0] is not B:
-            if B.size * 2 > runtime.memory_budget().available:
-                warnings.warn(
-                    f"no room for the 16-bit copy of B ({B.size * 2 / 2**30:.1f} GiB): scoring reads B in float32, "
-                    "at about half the speed, and near-ties may rank differently",
-                    JukeboxWarning,
-                    stacklevel=2,
-                )
-                kept = self._scoring = (B, B, np.ones(B.shape[0], np.float32))
-                return kept[1], kept[2]
-            rows, scales = np.empty(B.shape, np.int16), np.empty(B.shape[0], np.float32)
-            parallel.run_tasks(
-                quantize_rows, [(B, rows, scales, lo, hi) for lo, hi in parallel.split(B.shape[0], parallel.get_num_threads())]
-            )
-            kept = self._scoring = (B, rows, scales)
-        return kept[1], kept[2]
+        """The number of items (columns) the model was fit on."""
+        self._check_fitted()
+        return self.item_popularity_.shape[0]
 
     def recommend(
-        self, user_items: sp.sparray | sp.spmatrix, k: int = 100, filter_seen: bool = True
+        self, user_items: sp.sparray | sp.spmatrix, k: int = 100, *, filter_seen: bool = True, items=None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The k best songs for every row of ``user_items``.
+        """The k best items for every row of ``user_items``.
 
         Parameters
         ----------
         user_items : sparse (n_users, n_items)
             Play counts of the users to recommend for, one row each. A row
-            without plays gets the most popular songs.
+            without plays gets the most popular items.
         k : int
-            Songs per user.
+            Items per user.
         filter_seen : bool
-            Leave out the songs a row has played.
+            Leave out the items a row has played.
+        items : array-like of int, optional
+            Rank only these items (distinct indices); default: all.
 
         Returns
         -------
         indices : ndarray, (n_users, k), int32
-            Song indices, best first; -1 past the end when a user has fewer
-            than k songs left.
+            Item indices, best first; -1 past the end when a user has fewer
+            than k items left.
         scores : ndarray, (n_users, k), float32
-            Their scores, computed from B's 16-bit rows (``scoring_weights``);
-            -inf where the index is -1.
+            Their scores; -inf where the index is -1.
         """
-        if not hasattr(self, "item_weights_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit first")
-        if isinstance(k, bool) or int(k) != k or k < 1:
+        self._check_fitted()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
-        k = int(k)
-        X = weigh(as_user_items(user_items, self.n_items), self.weighting)
-        X_indptr, X_indices = X.indptr.astype(np.int64), X.indices.astype(np.int32, copy=False)
-        indices = np.empty((X.shape[0], k), np.int32)
-        scores = np.empty((X.shape[0], k), np.float32)
-        n_threads = parallel.get_num_threads()
-        block_rows = max(8, _BLOCK_BYTES // (4 * self.n_items))
-        ensure_memory(4 * n_threads * block_rows * self.n_items, "scoring", "use fewer threads")
-        adjustment = self._score_adjustment(np.diff(X_indptr))
-        weights = self.scoring_weights()
-        shares = parallel.split_by_work(X_indptr, n_threads)
-        progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
-        parallel.run_tasks(
-            self._recommend_rows,
-            [
-                (X_indptr, X_indices, X.data, weights, lo, hi, block_rows, filter_seen, indices, scores, adjustment, progress)
-                for lo, hi in shares
-            ],
-        )
-        progress.finish()
-        return indices, scores
+        user_items = as_user_items(user_items, self.n_items)
+        candidates = None if items is None else np.sort(self._item_indices(items, "items", distinct=True))
+        return self._recommend(user_items, int(k), filter_seen, candidates)
 
-    def _score_adjustment(self, n_plays):
-        """None, or ``(offsets, factors, factor_rows)``: row u's scores become ``(X_u B + offsets) * factors[factor_rows[u]]``.
+    def _recommend(self, user_items, k, filter_seen, candidates):
+        raise NotImplementedError
 
-        ``n_plays`` holds the number of songs of each row to score. Models
-        whose scores are just X B keep this default.
+    def similar_items(self, items, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The k items most similar to each of ``items``, the item itself left out.
+
+        Parameters
+        ----------
+        items : int or array-like of int
+            Item indices.
+        k : int
+            Similar items per item.
+
+        Returns
+        -------
+        indices : ndarray, int32
+            (len(items), k), or (k,) for one item given as a scalar; best
+            first, -1 past the end when there are fewer than k other items.
+        scores : ndarray, float32
+            Their similarities (the same shape); -inf where the index is -1.
         """
-        return None
+        self._check_fitted()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        scalar = np.ndim(items) == 0
+        indices, scores = self._similar_items(self._item_indices(np.atleast_1d(items), "items"), int(k))
+        return (indices[0], scores[0]) if scalar else (indices, scores)
 
-    def _recommend_rows(
-        self, X_indptr, X_indices, X_data, weights, lo, hi, block_rows, filter_seen, indices, scores, adjustment, progress
-    ):
-        """Score rows lo..hi-1 a block at a time and keep each row's top k; one thread's share."""
-        from ..kernels.linalg import multiply_sparse_dense, shift_scale_rows
-        from ..kernels.topk import select_topk_unseen
+    def _similar_items(self, items, k):
+        raise NotImplementedError
 
-        weight_rows, weight_scales = weights
-        block = np.empty((min(block_rows, hi - lo), self.n_items), np.float32)
-        for a in range(lo, hi, block_rows):
-            b = min(hi, a + block_rows)
-            indptr = X_indptr[a : b + 1] - X_indptr[a]
-            cols = X_indices[X_indptr[a] : X_indptr[b]]
-            view = block[: b - a]
-            multiply_sparse_dense(indptr, cols, X_data[X_indptr[a] : X_indptr[b]], weight_rows, view, weight_scales)
-            if adjustment is not None:
-                offsets, factors, factor_rows = adjustment
-                shift_scale_rows(view, offsets, factors, factor_rows[a:b])
-            cold = np.flatnonzero(indptr[1:] == indptr[:-1])
-            if cold.size:  # no plays, nothing personal: rank by popularity
-                view[cold] = self.item_popularity_
-            if not filter_seen:
-                indptr = np.zeros_like(indptr)
-            select_topk_unseen(view, indptr, cols, indices[a:b], scores[a:b])
-            progress.advance(b - a)
+    def _item_indices(self, items, name, distinct=False):
+        array = np.asarray(items)
+        if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+            raise ValueError(f"{name} must be a 1-d sequence of item indices, got {items!r}")
+        array = array.astype(np.int64)
+        if array.size and (array.min() < 0 or array.max() >= self.n_items):
+            raise ValueError(f"{name} must be indices in [0, {self.n_items}), got {array.min()}..{array.max()}")
+        if distinct and np.unique(array).size != array.size:
+            raise ValueError(f"{name} must be distinct")
+        return array
+
+    # --- cost and persistence ----------------------------------------------------------------
+
+    def memory_plan(self, n_users: int, n_items: int, nnz: int, *, answered=None, k: int = 100):
+        """The buffers that fitting on a (n_users, n_items) log of nnz plays adds, and recommending after it.
+
+        ``answered`` is (users answered, their plays, their distinct
+        numbers of plays); default: every user of the log. Returns a
+        ``memory.MemoryPlan``; the run adds its own buffers (the output
+        text, the threads' working memory) in ``memory.plan``.
+        """
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike, interactions=None) -> None:
+        """Write the fitted model to ``path`` atomically, with the plays and ids of ``interactions`` when given.
+
+        A file without plays serves the API (``load``, then ``recommend`` on
+        any rows of plays); ``python -m jukebox_fast recommend`` needs the plays.
+        """
+        from ..persist import save_model
+
+        save_model(path, self, interactions)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Recommender:
+        """The model saved in ``path`` (by ``save`` or ``train``); raises ModelFileError for any other file."""
+        from ..errors import ModelFileError
+        from ..persist import load_model
+
+        model, _ = load_model(path)
+        if not isinstance(model, cls):
+            raise ModelFileError(path, f"holds a {type(model).__name__} model, not a {cls.__name__}")
+        return model
+
+
+def parameter_docs(docstring: str) -> dict[str, str]:
+    """``{name: description}`` from a numpydoc ``Parameters`` section, each description joined into one paragraph."""
+    lines = inspect.cleandoc(docstring).splitlines()
+    docs, name, inside = {}, None, False
+    for line, underline in zip(lines, [*lines[1:], ""]):
+        if not inside:
+            inside = line.strip() == "Parameters" and set(underline.strip()) == {"-"}
+            continue
+        if set(line.strip()) == {"-"}:
+            continue
+        if line and not line[0].isspace():  # an entry (``name : type``), or the text after the section
+            entry = re.match(r"(\w+)\s*:", line)
+            if entry is None:
+                break
+            name = entry.group(1)
+            docs[name] = ""
+        elif name is not None and line.strip():
+            docs[name] = f"{docs[name]} {line.strip()}".strip()
+    return docs

@@ -3,9 +3,10 @@
 import numpy as np
 
 from .. import parallel, runtime
-from ..errors import MemoryBudgetError
+from ..errors import MemoryBudgetError, NotPositiveDefiniteError
+from ..memory import count_matrices
 from ..runtime import Progress, solver_threads
-from .base import ItemItemRecommender
+from .itemitem import ItemItemRecommender, Weighting, check_number
 
 
 def ensure_memory_for_solve(X, model, matrices=1, advice=None):
@@ -25,9 +26,8 @@ def ensure_memory_for_solve(X, model, matrices=1, advice=None):
     if advice is None:
         room = budget.available - 80 * X.nnz
         advice = memory.advice(min(n - 1, int(np.sqrt(max(room, 0) / (4 * matrices)))))
-    count = "one" if matrices == 1 else {2: "two", 3: "three"}.get(matrices, str(matrices))
     raise MemoryBudgetError(
-        f"{model} on {n:,} songs ({count} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'})",
+        f"{model} on {n:,} songs ({count_matrices(matrices)} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'})",
         needed, budget.available, advice, budget.limited_by,
     )
 
@@ -76,7 +76,7 @@ def invert_gram(gram, regularization):
         info = invert_spd(gram, progress=progress.update)
     progress.finish()
     if info != 0:
-        raise np.linalg.LinAlgError(
+        raise NotPositiveDefiniteError(
             f"X^T X + {np.min(regularization):g} I is not positive definite in float32 (leading minor {info}); "
             "raise the regularization"
         )
@@ -142,24 +142,20 @@ class EASE(ItemItemRecommender):
     regularization : float
         lambda, the L2 penalty on B.
     weighting : {"binary", "log", "count"}
-        How a play count becomes an entry of X.
+        How a play count becomes an entry of X: 1 (binary), 1 + log(1 + count) (log), or the count.
     """
 
     summary = "closed form, one float32 Cholesky inverse"
+    default_grid = {"weighting": ["binary", "log"], "regularization": [30.0, 100.0, 300.0, 1000.0]}
 
-    def __init__(self, regularization: float = 100.0, weighting: str = "binary") -> None:
-        super().__init__(weighting)
-        if not regularization > 0:
-            raise ValueError(f"regularization must be positive, got {regularization!r}")
-        self.regularization = float(regularization)
+    def __init__(self, regularization: float = 100.0, weighting: Weighting = "binary") -> None:
+        self.regularization = regularization
+        self.weighting = weighting
 
-    @classmethod
-    def from_options(cls, options):
-        return cls(**cls.given_options(options, "regularization", "weighting"))
+    def _check_params(self):
+        super()._check_params()
+        check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
 
-    def _learn(self, X):
+    def _learn(self, X, user_items):
         ensure_memory_for_solve(X, "EASE")
-        return solve_ease(gram_matrix(X, lower=True), self.regularization)
-
-    def __repr__(self):
-        return f"EASE(regularization={self.regularization:g}, weighting={self.weighting!r})"
+        return {"item_weights_": solve_ease(gram_matrix(X, lower=True), float(self.regularization))}

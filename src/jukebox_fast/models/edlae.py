@@ -51,9 +51,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import parallel
-from ..data import as_user_items
-from .base import ItemItemRecommender
 from .ease import ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram
+from .itemitem import ItemItemRecommender, Weighting, check_number
 
 # Rows per block when a step goes over an n x n matrix a band at a time.
 _ROWS = 256
@@ -281,36 +280,42 @@ class EDLAE(ItemItemRecommender):
     Parameters
     ----------
     regularization : float
-        lambda as a multiple of the mean diagonal of G (> 0).
+        lambda, as a multiple of the mean diagonal of G (> 0).
     dropout : float
-        p in [0, 1): the emphasized-denoising dropout rate.
+        The emphasized-denoising dropout rate p, in [0, 1).
     penalty_exponent : float
-        e >= 0: the denoising penalty grows as ``G_jj ** e`` (1: EDLAE as
-        published, 0: a ridge penalty that ignores popularity).
+        e >= 0: the denoising penalty of a song grows as (its weighted
+        plays)**e (1: EDLAE as published, 0: a ridge penalty that ignores
+        popularity).
     user_exponent : float
-        Users weigh ``n_u ** -user_exponent`` in G (0: all equal, as in EASE).
+        A user with n songs weighs n**-user_exponent in G (0: all users alike, as in EASE).
     popularity_exponent : float
-        beta >= 0: how much scores are divided by song popularity.
+        beta >= 0: scores are divided by (1 + listeners of the song)**beta.
     target_weight : float
-        a >= 0: the targets are ``X + a * log(count)`` (0: X, as in EASE;
-        costs one extra n x n matmul when > 0).
+        a >= 0: learn to reproduce plays + a * log(count), so that songs
+        played often are stronger targets (0: the plays, as in EASE; above
+        0 it costs a sparse x dense product and a second n x n matrix).
     neighbour_weight : float
-        w >= 0: each row of B gets its ``neighbours`` largest entries,
-        normalised to sum to 1, added back at w times B's mean absolute
-        entry (0: none; see ``add_neighbours``).
+        w >= 0: each song's strongest links in B (its row's ``neighbours``
+        largest entries, normalised to sum to 1) are added back at w times
+        B's mean absolute entry (0: none; see ``add_neighbours``).
     neighbours : int
-        Entries kept in each row of that kNN matrix.
+        The links kept per song for ``neighbour_weight`` (>= 1).
     prior_weight : float
-        t >= 0: how much of the mean user's residual scores every user
-        gets added (0: none).
+        t >= 0: every score gets t times the mean user's residual score
+        added, a popularity prior that matters most for users with few
+        plays (0: none).
     activity_exponent : float
-        d: a user with n songs has scores multiplied by
-        ``(1 + pop) ** -(d * log(n / n_0))`` (0: the same debiasing for all).
+        d: a user with n songs has scores divided by (1 + listeners of the
+        song)**(d log(n / n_0)), n_0 the mean, so heavy listeners get fewer
+        popular songs (0: the same debiasing for everyone).
     weighting : {"binary", "log", "count"}
-        How a play count becomes an entry of X.
+        How a play count becomes an entry of X: 1 (binary), 1 + log(1 + count) (log), or the count.
     """
 
     summary = "EASE + emphasized denoising, user weights, popularity debiasing (same single inverse)"
+
+    default_grid = {"regularization": [2.0, 4.0, 8.0], "dropout": [0.75, 0.85, 0.9]}
 
     def __init__(
         self,
@@ -324,54 +329,29 @@ class EDLAE(ItemItemRecommender):
         neighbours: int = 10,
         prior_weight: float = 1.0,
         activity_exponent: float = 0.05,
-        weighting: str = "binary",
+        weighting: Weighting = "binary",
     ) -> None:
-        super().__init__(weighting)
-        if not regularization > 0:
-            raise ValueError(f"regularization must be positive, got {regularization!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if not popularity_exponent >= 0:
-            raise ValueError(f"popularity_exponent must be >= 0, got {popularity_exponent!r}")
-        for name, value in (
-            ("penalty_exponent", penalty_exponent), ("target_weight", target_weight),
-            ("neighbour_weight", neighbour_weight), ("prior_weight", prior_weight),
-        ):
-            if not value >= 0 or not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        for name, value in (("user_exponent", user_exponent), ("activity_exponent", activity_exponent)):
-            if not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if isinstance(neighbours, bool) or int(neighbours) != neighbours or neighbours < 1:
-            raise ValueError(f"neighbours must be a positive integer, got {neighbours!r}")
-        self.regularization = float(regularization)
-        self.neighbour_weight = float(neighbour_weight)
-        self.neighbours = int(neighbours)
-        self.prior_weight = float(prior_weight)
-        self.activity_exponent = float(activity_exponent)
-        self.target_weight = float(target_weight)
-        self.dropout = float(dropout)
-        self.penalty_exponent = float(penalty_exponent)
-        self.user_exponent = float(user_exponent)
-        self.popularity_exponent = float(popularity_exponent)
+        self.regularization = regularization
+        self.dropout = dropout
+        self.penalty_exponent = penalty_exponent
+        self.user_exponent = user_exponent
+        self.popularity_exponent = popularity_exponent
+        self.target_weight = target_weight
+        self.neighbour_weight = neighbour_weight
+        self.neighbours = neighbours
+        self.prior_weight = prior_weight
+        self.activity_exponent = activity_exponent
+        self.weighting = weighting
 
-    @classmethod
-    def from_options(cls, options):
-        return cls(
-            **cls.given_options(
-                options, "regularization", "dropout", "penalty_exponent", "user_exponent", "popularity_exponent",
-                "target_weight", "neighbour_weight", "neighbours", "prior_weight", "activity_exponent", "weighting",
-            )
-        )
-
-    def fit(self, user_items: sp.sparray | sp.spmatrix) -> EDLAE:
-        user_items = as_user_items(user_items)
-        # _learn sees only the weighted plays; the targets need the counts.
-        self._log_counts = np.log(user_items.data.astype(np.float64))
-        try:
-            return super().fit(user_items)
-        finally:
-            del self._log_counts
+    def _check_params(self):
+        super()._check_params()
+        check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
+        check_number("dropout", self.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        for name in ("penalty_exponent", "popularity_exponent", "target_weight", "neighbour_weight", "prior_weight"):
+            check_number(name, getattr(self, name), "a finite number >= 0", lambda v: v >= 0)
+        for name in ("user_exponent", "activity_exponent"):
+            check_number(name, getattr(self, name), "a finite number", lambda v: True)
+        check_number("neighbours", self.neighbours, "a positive integer", lambda v: v >= 1, integer=True)
 
     def fit_matrices(self) -> int:
         return 2 if self.target_weight else 1
@@ -381,15 +361,23 @@ class EDLAE(ItemItemRecommender):
         # (float32 values and int32 indices each), as bench/memory_plan.py measures them at the gram's peak.
         return 44
 
+    def memory_plan(self, n_users, n_items, nnz, *, answered=None, k=100):
+        plan = super().memory_plan(n_users, n_items, nnz, answered=answered, k=k)
+        if self.target_weight:
+            # X^T W L and its copy by rows (float32 values, int32 indices): at most n x n entries each, which
+            # the counts alone cannot bound better (2-3% of them on song logs, all of them on dense ones).
+            plan.fit["X^T W L, sparse, and its copy by rows (at most n x n entries)"] = 16 * n_items * n_items
+        return plan
+
     def adjustment_bytes(self, n_items: int, n_levels: int) -> int:
         # activity_factors: one float32 row of factors per distinct activity level, and the offsets
         return 4 * n_items * (n_levels + 1) if (self.prior_weight or self.activity_exponent) else 0
 
-    def _learn(self, X):
+    def _learn(self, X, user_items):
         n = X.shape[1]
         weighted = weigh_users(X, self.user_exponent) if self.user_exponent else X
         if self.target_weight:
-            advice = "use --target-weight 0 (one matrix), drop rarely played songs, or use a machine with more memory"
+            advice = "set target_weight to 0 (one matrix), drop rarely played songs, or use a machine with more memory"
             ensure_memory_for_solve(X, "EDLAE", 2, advice)
         else:
             ensure_memory_for_solve(X, "EDLAE")
@@ -404,15 +392,19 @@ class EDLAE(ItemItemRecommender):
             weights = gram
         else:
             targets = weighted.copy()
-            targets.data = (weighted.data * self._log_counts).astype(np.float32)
+            targets.data = (weighted.data * np.log(user_items.data.astype(np.float64))).astype(np.float32)
             targets.eliminate_zeros()  # songs played once: log 1 = 0, most of the plays
-            weights = solve_weighted_targets(gram, penalty, weighted.T @ targets, self.target_weight, column_scale)
-        add_neighbours(weights, self.neighbour_weight, self.neighbours, mean_abs)
-        self.item_offsets_ = prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight)
+            weights = solve_weighted_targets(
+                gram, penalty, weighted.T @ targets, float(self.target_weight), column_scale
+            )
+        add_neighbours(weights, float(self.neighbour_weight), int(self.neighbours), mean_abs)
         counts = np.diff(X.indptr)
-        # Shape (1,), not a scalar: learnt state is kept as arrays, which the model file stores.
-        self.reference_plays_ = np.array([counts[counts > 0].mean() if X.nnz else 1.0], np.float64)
-        return weights
+        return {
+            "item_weights_": weights,
+            "item_offsets_": prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight),
+            # Shape (1,), not a scalar: learnt state is kept as arrays, which the model file stores.
+            "reference_plays_": np.array([counts[counts > 0].mean() if X.nnz else 1.0], np.float64),
+        }
 
     def _score_adjustment(self, n_plays):
         # A model file written before the prior existed has no offsets: it scores as it did then.
@@ -422,14 +414,3 @@ class EDLAE(ItemItemRecommender):
             n_plays, self.reference_plays_[0], self.item_popularity_, self.activity_exponent
         )
         return self.item_offsets_, factors, factor_rows
-
-    def __repr__(self):
-        return (
-            f"EDLAE(regularization={self.regularization:g}, dropout={self.dropout:g}, "
-            f"penalty_exponent={self.penalty_exponent:g}, "
-            f"user_exponent={self.user_exponent:g}, popularity_exponent={self.popularity_exponent:g}, "
-            f"target_weight={self.target_weight:g}, neighbour_weight={self.neighbour_weight:g}, "
-            f"neighbours={self.neighbours}, prior_weight={self.prior_weight:g}, "
-            f"activity_exponent={self.activity_exponent:g}, "
-            f"weighting={self.weighting!r})"
-        )
