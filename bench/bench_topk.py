@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from jukebox_fast import parallel
+from jukebox_fast import _parallel as parallel
 from jukebox_fast.kernels.topk import select_topk_unseen
 
 N_ROWS, N_ITEMS, K = 2000, 8262, 100

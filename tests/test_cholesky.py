@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import lapack
 
-from jukebox_fast.cholesky import invert_spd
+from jukebox_fast._cholesky import invert_spd
 
 
 def spd(n, seed, ridge=1.0):

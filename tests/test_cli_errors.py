@@ -10,7 +10,8 @@ import stat
 
 import pytest
 
-from jukebox_fast import cli, io, parallel, runtime
+from jukebox_fast import _parallel as parallel
+from jukebox_fast import cli, io, runtime
 from jukebox_fast.models import MODELS, ease
 
 LISTENS = b"u1 s1 3\nu1 s2 1\nu2 s1 2\nu2 s3 5\nu3 s2 1\nu3 s4 2\nu4 s1 1\nu4 s4 1\n"

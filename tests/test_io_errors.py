@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from jukebox_fast import EASE, InputFormatError, JukeboxError, JukeboxWarning, MemoryBudgetError, io, parallel, runtime
+from jukebox_fast import EASE, InputFormatError, JukeboxError, JukeboxWarning, MemoryBudgetError, io, runtime
+from jukebox_fast import _parallel as parallel
 from jukebox_fast.io import read_listens, read_user_ids, write_output
 
 LISTEN = "'<user_id> <song_id> <count>'"

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jukebox_fast.parallel import run_tasks, split, split_by_work
+from jukebox_fast._parallel import run_tasks, split, split_by_work
 
 
 @given(st.integers(0, 50), st.integers(1, 9))

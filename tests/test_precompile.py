@@ -6,7 +6,7 @@ from types import SimpleNamespace
 TYPES = """
 import sys
 from jukebox_fast.cli import main
-from jukebox_fast.precompile import compile_from_fit, kernels_of_first_run
+from jukebox_fast._precompile import compile_from_fit, kernels_of_first_run
 
 compile_from_fit(kernels_of_first_run)
 before = {kernel.py_func.__name__: list(kernel.signatures) for kernel, _ in kernels_of_first_run()}
@@ -19,7 +19,7 @@ print("same" if after == before else f"the real run compiled more: {after} != {b
 FIRST_RUN = """
 import sys
 from jukebox_fast.cli import main
-from jukebox_fast.precompile import kernels_from_fit, kernels_of_first_run
+from jukebox_fast._precompile import kernels_from_fit, kernels_of_first_run
 
 assert main(["run", "--example", "-q", "-o", sys.argv[1], "--threads", "2"]) == 0
 # The helper process compiles the list from its start, the read's last kernels first, and this one
@@ -71,7 +71,7 @@ class _FakeKernel:
 
 
 def test_compile_claimed_compiles_each_unclaimed_kernel_once(tmp_path, monkeypatch):
-    from jukebox_fast import precompile
+    from jukebox_fast import _precompile as precompile
 
     calls = []
     kernels = [(_FakeKernel(f"kernel{i}", calls), ()) for i in range(5)]

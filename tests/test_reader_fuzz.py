@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jukebox_fast import InputFormatError, JukeboxWarning, io, parallel
+from jukebox_fast import InputFormatError, JukeboxWarning, io
+from jukebox_fast import _parallel as parallel
 from jukebox_fast.io import read_listens, read_user_ids
 
 BOM = b"\xef\xbb\xbf"

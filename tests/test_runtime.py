@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from jukebox_fast import parallel, runtime
+from jukebox_fast import _parallel as parallel
+from jukebox_fast import runtime
 
 MiB = 2**20
 

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from . import parallel
+from . import _parallel as parallel
 from .data import IdMap, Interactions, factorize
 from .errors import InputFormatError, JukeboxError, JukeboxWarning
 

@@ -14,7 +14,7 @@ from . import runtime
 from .data import select_rows
 from .errors import JukeboxError, JukeboxWarning, MemoryBudgetError, format_size
 from .io import format_recommendations, read_listens, read_user_ids
-from .precompile import start_precompiling
+from ._precompile import start_precompiling
 from .runtime import logger
 
 
@@ -84,7 +84,7 @@ def _planned_users(interactions, user_ids):
 
 
 def _plan_arguments(interactions, user_ids, k):
-    from . import parallel
+    from . import _parallel as parallel
 
     songs = interactions.songs
     id_bytes = songs.offsets[-1] / max(len(songs), 1)
@@ -132,7 +132,7 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
     with _memory_limit(memory_limit):
         timer = PhaseTimer()
         # On a first run, a second process compiles the kernels of the fit and after it while this
-        # one reads; this one then takes its share of them (precompile.py).
+        # one reads; this one then takes its share of them (_precompile.py).
         compiling = start_precompiling()
         try:
             with timer("read"):
@@ -184,7 +184,7 @@ def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None):
     The text is byte for byte that of ``run`` on the same log and model.
     """
     from .persist import load_model
-    from .precompile import load_in_background
+    from ._precompile import load_in_background
 
     with _memory_limit(memory_limit):
         timer = PhaseTimer()

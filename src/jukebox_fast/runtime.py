@@ -239,7 +239,7 @@ def limit_threads(n_threads):
     import scipy.linalg  # noqa: F401  (threadpoolctl limits only the BLAS libraries already loaded)
     from threadpoolctl import threadpool_limits
 
-    from . import parallel
+    from . import _parallel as parallel
 
     previous = parallel.get_num_threads()
     parallel.set_num_threads(n_threads)

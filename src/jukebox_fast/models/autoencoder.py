@@ -5,7 +5,7 @@ import typing
 
 import numpy as np
 
-from .. import parallel
+from .. import _parallel as parallel
 from ..data import select_rows
 from ..errors import BackendUnavailableError
 from ..runtime import Progress, ensure_memory

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import parallel, runtime
+from .. import _parallel as parallel, runtime
 from ..errors import MemoryBudgetError, NotPositiveDefiniteError
 from ..memory import count_matrices
 from ..runtime import Progress, solver_threads
@@ -64,7 +64,7 @@ def invert_gram(gram, regularization):
     """
     from threadpoolctl import threadpool_limits
 
-    from ..cholesky import invert_spd
+    from .._cholesky import invert_spd
 
     n = gram.shape[0]
     gram.reshape(-1)[:: n + 1] += np.asarray(regularization, np.float32)

@@ -50,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .. import parallel
+from .. import _parallel as parallel
 from .ease import ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram
 from .itemitem import ItemItemRecommender, Weighting, check_number
 

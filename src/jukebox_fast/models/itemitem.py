@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .. import parallel, runtime
+from .. import _parallel as parallel, runtime
 from ..data import WEIGHTINGS, weigh
 from ..errors import JukeboxWarning
 from ..memory import BLOCK_BYTES, MemoryPlan, count_matrices

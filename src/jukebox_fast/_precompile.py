@@ -197,14 +197,14 @@ def start_precompiling():
     after it; each waits for what must be ready by then. When the run
     fails before ``join()``, call ``abandon()``.
     """
-    from . import parallel
+    from . import _parallel as parallel
 
     if parallel.get_num_threads() > 1 and not os.path.exists(ready_stamp()):
         claims = None
         try:
             claims = tempfile.mkdtemp(prefix="jukebox_fast-compiling-")
             # Then out at once: Numba has written each cache file whole, and the fit waits for this exit.
-            code = "import os, sys; from jukebox_fast.precompile import compile_claimed; compile_claimed(sys.argv[1]); os._exit(0)"
+            code = "import os, sys; from jukebox_fast._precompile import compile_claimed; compile_claimed(sys.argv[1]); os._exit(0)"
             return _Process(
                 subprocess.Popen(
                     [sys.executable, "-c", code, claims],
