@@ -19,7 +19,7 @@ def test_as_user_items_sums_repeats_and_refuses_what_is_not_play_counts():
     assert canonical.has_canonical_format and canonical.toarray().tolist() == [[0, 5, 0], [1, 0, 0]]
     with pytest.raises(TypeError, match="scipy.sparse"):
         as_user_items(np.ones((2, 2)))
-    with pytest.raises(ValueError, match="positive play counts"):
+    with pytest.raises(ValueError, match="positive, finite play counts"):
         as_user_items(sp.csr_array(np.array([[1, -2]])))
     with pytest.raises(ValueError, match="fit on 4"):
         as_user_items(canonical, n_items=4)
@@ -100,3 +100,51 @@ def test_idmap_from_tokens_round_trip_and_refusals():
         IdMap.from_tokens(["a", "b", "a"])
     with pytest.raises(ValueError, match="blanks"):
         IdMap.from_tokens(["a b"])
+
+
+def test_arrays_and_dataframes_give_what_the_file_gives(tmp_path):
+    import pandas as pd
+
+    from jukebox_fast import Interactions, read_listens
+    from jukebox_fast.example import generate_listens
+
+    listens, _ = generate_listens(n_users=120, n_songs=40, seed=9)
+    (tmp_path / "log.txt").write_bytes(listens)
+    from_file = read_listens(tmp_path / "log.txt")
+    rows = [line.split() for line in listens.decode().splitlines()]
+    users, songs, counts = ([r[i] for r in rows] for i in range(3))
+    from_arrays = Interactions.from_arrays(users, songs, np.array(counts, np.int64))
+    frame = pd.DataFrame({"user": users, "item": songs, "count": np.array(counts, np.int64)})
+    for got in (from_arrays, Interactions.from_pandas(frame)):
+        assert got.users.tolist() == from_file.users.tolist() and got.songs.tolist() == from_file.songs.tolist()
+        assert (got.user_items != from_file.user_items).nnz == 0 and got.user_items.indptr.dtype == np.int64
+
+
+def test_arrays_take_any_ids_sum_repeats_and_refuse_bad_counts():
+    from jukebox_fast import Interactions, JukeboxWarning
+
+    with pytest.warns(JukeboxWarning, match="1 rows repeat"):
+        plays = Interactions.from_arrays([7, 8, 7], ["a", "b", "a"], [1, 2, 3.0])
+    assert plays.users.tolist() == ["7", "8"] and plays.user_items.toarray().tolist() == [[4, 0], [0, 2]]
+    assert Interactions.from_arrays(["u"], ["s"]).user_items.toarray().tolist() == [[1]]
+    for counts, message in (([0], "whole numbers"), ([2.5], "whole numbers"), ([np.nan], "whole numbers"),
+                            (["3"], "must be numbers"), ([1, 2], "column of 1")):
+        with pytest.raises(ValueError, match=message):
+            Interactions.from_arrays(["u"], ["s"], counts)
+    with pytest.raises(ValueError, match="item ids: an id must be a non-empty token without blanks"):
+        Interactions.from_arrays(["u"], ["a song"])
+    with pytest.raises(ValueError, match="no column 'song'"):
+        import pandas as pd
+
+        Interactions.from_pandas(pd.DataFrame({"user": ["u"], "item": ["s"]}), item="song", count=None)
+
+
+def test_idmap_lookup_takes_a_column_and_indexing_counts_from_the_end():
+    ids = IdMap.from_tokens(["b", "a", "c"])
+    assert ids.lookup(["a", "a", "zz", "b", "x y", ""]).tolist() == [1, 1, -1, 0, -1, -1]
+    assert ids.lookup(np.array([1, 2])).tolist() == [-1, -1]
+    assert (ids[-1], ids[-3], ids[0]) == ("c", "b", "b")
+    with pytest.raises(IndexError):
+        ids[3]
+    with pytest.raises(IndexError):
+        ids[-4]

@@ -68,7 +68,8 @@ class RecommenderContract:
 
     def test_played_items_are_left_out_unless_asked(self, fitted, plays):
         n = plays.shape[1]
-        indices, _ = fitted.recommend(plays, k=n + 4)  # k above the catalogue
+        indices, _ = fitted.recommend(plays, k=10**11)  # k above the catalogue: every item, no more
+        assert indices.shape == (plays.shape[0], n)
         for u in range(plays.shape[0]):
             played = set(plays.indices[plays.indptr[u] : plays.indptr[u + 1]].tolist())
             row = indices[u]
@@ -98,6 +99,13 @@ class RecommenderContract:
             fitted.recommend(plays[:, :-1])
         with pytest.raises(TypeError):
             fitted.fit(plays.toarray())
+        with pytest.raises(TypeError, match="takes \\(user_items, k\\)"):
+            fitted.recommend(5, plays[[5]])  # implicit's order
+        for bad in (np.nan, np.inf):
+            broken = plays.astype(np.float64)
+            broken.data[0] = bad
+            with pytest.raises(ValueError, match="positive, finite play counts"):
+                fitted.recommend(broken)
 
     def test_similar_items(self, fitted):
         n = fitted.n_items
@@ -109,6 +117,7 @@ class RecommenderContract:
         one, one_scores = fitted.similar_items(4, k=5)
         assert (one == indices[1]).all() and (one_scores == scores[1]).all()
         everything, _ = fitted.similar_items([3], k=n + 2)
+        assert everything.shape == (1, n)
         assert sorted(everything[0][: n - 1].tolist()) == sorted(set(range(n)) - {3}) and (everything[0][n - 1 :] == -1).all()
         with pytest.raises(ValueError, match="items"):
             fitted.similar_items([n])
@@ -128,6 +137,7 @@ class RecommenderContract:
         cls = type(self.make())
         assert cls().get_params() == {name: p.default for name, p in cls.parameters().items()}
         assert set(cls.parameter_docs()) == set(cls.parameters())  # every parameter is documented
+        assert cls.parameters()["num_threads"].default == 0  # every model takes its thread count
 
     def test_save_and_load_round_trip(self, fitted, plays, tmp_path):
         fitted.save(tmp_path / "model.jbx")
@@ -142,10 +152,55 @@ class RecommenderContract:
     def test_the_thread_count_does_not_change_the_answer(self, plays):
         answers = []
         for threads in (1, 2):
-            with runtime.limit_threads(threads):
-                answers.append(self.make().fit(plays).recommend(plays, k=8))
-        for got, want in zip(*answers):
-            np.testing.assert_array_equal(got, want)
+            answers.append(self.make().set_params(num_threads=threads).fit(plays).recommend(plays, k=8))
+        with runtime.limit_threads(1):
+            answers.append(self.make().fit(plays).recommend(plays, k=8))
+        for answer in answers[1:]:
+            for got, want in zip(answer, answers[0]):
+                np.testing.assert_array_equal(got, want)
+        with pytest.raises(ValueError, match="num_threads"):
+            self.make().set_params(num_threads=-1).fit(plays)
+
+    def test_input_from_a_file_arrays_or_a_dataframe_is_the_same(self, tmp_path):
+        import pandas as pd
+
+        from jukebox_fast import Interactions, read_listens
+        from jukebox_fast.example import generate_listens
+
+        listens, _ = generate_listens(n_users=150, n_songs=40, seed=11)
+        (tmp_path / "log.txt").write_bytes(listens)
+        rows = [line.split() for line in listens.decode().splitlines()]
+        frame = pd.DataFrame({"user": [r[0] for r in rows], "item": [r[1] for r in rows], "count": [int(r[2]) for r in rows]})
+        answers = []
+        for plays in (read_listens(tmp_path / "log.txt"), Interactions.from_pandas(frame),
+                      Interactions.from_arrays(frame["user"], frame["item"], frame["count"])):
+            answers.append(self.make().fit(plays.user_items).recommend(plays.user_items, k=5))
+        for answer in answers[1:]:
+            for got, want in zip(answer, answers[0]):
+                np.testing.assert_array_equal(got, want)
+
+    def test_recommend_by_ids_and_fold_in_of_new_plays(self, tmp_path):
+        from jukebox_fast import Interactions, recommend_ids
+
+        ids = random_plays()
+        plays = Interactions.from_arrays(
+            [f"u{u}" for u in np.repeat(np.arange(ids.shape[0]), np.diff(ids.indptr))],
+            [f"s{i}" for i in ids.indices], ids.data,
+        )
+        model = self.make().fit(plays.user_items)
+        stored = recommend_ids(model, plays, users=["u5", "u9", "nobody"], k=6)
+        u5 = plays.users.lookup(["u5"])[0]
+        row = plays.user_items[[u5]]
+        mapping = {plays.songs[int(i)]: int(c) for i, c in zip(row.indices, row.data)}
+        folded = recommend_ids(model, plays, plays=[mapping, {}], k=6)
+        assert folded[0] == stored[0]  # a new user with u5's plays is u5
+        assert [song for song, _ in folded[1]] == [song for song, _ in stored[2]]  # no plays: the most popular
+        indices, _ = model.recommend(plays.user_items[[u5]], k=6)
+        assert [song for song, _ in stored[0]] == [plays.songs[int(i)] for i in indices[0] if i >= 0]
+        from jukebox_fast import JukeboxWarning
+
+        with pytest.warns(JukeboxWarning, match="1 plays of songs the model does not know"):
+            recommend_ids(model, plays, plays=[{"never heard": 3, **mapping}], k=6)
 
     def test_progress_goes_to_the_callback(self, plays):
         # Short fits say nothing; the callback takes what the logger gets.
@@ -215,12 +270,15 @@ class SparseCooccurrence(Recommender):
     ----------
     neighbours : int
         Links kept per item (>= 1).
+    num_threads : int
+        Threads (0: every core).
     """
 
     summary = "a test double: the sparse family's slot"
 
-    def __init__(self, neighbours: int = 5) -> None:
+    def __init__(self, neighbours: int = 5, num_threads: int = 0) -> None:
         self.neighbours = neighbours
+        self.num_threads = num_threads
 
     def _check_params(self):
         if not isinstance(self.neighbours, int) or self.neighbours < 1:
@@ -283,7 +341,7 @@ def test_every_registered_model_has_a_contract_test():
 
 
 def test_make_model_checks_names_parameters_and_values():
-    assert repr(make_model("ease", regularization=200.0)) == "EASE(regularization=200.0, weighting='binary')"
+    assert repr(make_model("ease", regularization=200.0)) == "EASE(regularization=200.0, weighting='binary', num_threads=0)"
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         make_model("nope")
     with pytest.raises(ValueError, match="ease has no parameter 'dropout'"):

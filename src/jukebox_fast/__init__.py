@@ -21,7 +21,8 @@ from .errors import (
 from .evaluation import evaluate_files, ndcg, recall
 from .io import format_recommendations, read_listens, read_user_ids, write_output
 from .models import EASE, EDLAE, MODELS, ItemItemRecommender, LinearAutoencoder, Popularity, Recommender, make_model
-from .persist import load_model, save_model
+from .persist import load_model, model_info, save_model
+from .pipeline import recommend_ids
 from .split import split_file
 
 __version__ = "0.1.0"
@@ -47,10 +48,12 @@ __all__ = [
     "format_recommendations",
     "load_model",
     "make_model",
+    "model_info",
     "ndcg",
     "read_listens",
     "read_user_ids",
     "recall",
+    "recommend_ids",
     "save_model",
     "select_rows",
     "split_file",

@@ -51,6 +51,16 @@ RECOMMEND_EXAMPLES = """examples:
   {prog} recommend listen_count.txt user_ids.txt -o recs.txt   # fit first, exactly as `run`
 """
 
+SIMILAR_EXAMPLES = """examples:
+  {prog} similar model.jbx SOAAAGQ12A8C1420C8 SOAACPJ12A81C21360 -k 20
+  {prog} similar model.jbx 201 --format jsonl
+"""
+
+INFO_EXAMPLES = """examples:
+  {prog} info model.jbx
+  {prog} info model.jbx --json
+"""
+
 EVALUATE_EXAMPLES = """examples:
   {prog} evaluate recs.txt val/test_data.txt
   {prog} evaluate recs.txt val/test_data.txt --train val/listen_count.txt --users val/user_ids.txt
@@ -109,6 +119,8 @@ def _add_common(parser):
 
 # Other spellings of model parameters on the command line.
 _ALIASES = {"regularization": ["--lambda"]}
+# Model parameters the command line sets otherwise: num_threads is --threads, for every phase of a command.
+_NOT_OPTIONS = {"num_threads"}
 
 _integer = _number(int, lambda v: True, "an integer")
 _real = _number(float, lambda v: True, "a number")
@@ -122,6 +134,8 @@ def _model_options():
     for model, cls in MODELS.items():
         types, docs = cls.parameter_types(), cls.parameter_docs()
         for name, parameter in cls.parameters().items():
+            if name in _NOT_OPTIONS:
+                continue
             options.setdefault(name, []).append((model, parameter.default, types[name], docs.get(name, "")))
     return options
 
@@ -210,7 +224,8 @@ def build_parser(prog=PROG):
     run.add_argument("user_ids", nargs="?", help="the users to recommend for, one a line")
     run.add_argument("--example", action="store_true", help="run on a small synthetic log generated in code")
     run.add_argument("-k", type=_positive_int, default=100, help="songs per user (default: 100)")
-    run.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    run.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout ('-': stdout)")
+    _add_format(run)
     _add_max_songs(run)
     _add_model_options(run)
     _add_common(run)
@@ -242,12 +257,39 @@ def build_parser(prog=PROG):
         "options apply only then); the output is byte for byte that of `run`.", RECOMMEND_EXAMPLES.format(prog=prog))
     recommend.add_argument("source", metavar="MODEL_OR_LISTEN_COUNT", help="a model file or a listening log")
     recommend.add_argument("user_ids", help="the users to recommend for, one a line")
-    recommend.add_argument("k", nargs="?", type=_positive_int, metavar="K", help="songs per user (default: 100)")
-    recommend.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    recommend.add_argument("k", nargs="?", type=_positive_int, metavar="K", help="songs per user (default: 100; or -k)")
+    recommend.add_argument("-k", dest="k_option", type=_positive_int, metavar="K", help="songs per user, as in run")
+    recommend.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout ('-': stdout)")
+    recommend.add_argument(
+        "--plays", metavar="LISTEN_COUNT",
+        help="with a model file: take the users' plays from this listening log instead of the model's (new users, or "
+        "new plays of known ones); plays of songs the model does not know are left out and counted on stderr",
+    )
+    _add_format(recommend)
     _add_max_songs(recommend)
     _add_model_options(recommend)
     _add_common(recommend)
     recommend.set_defaults(handler=_recommend)
+
+    similar = _add_command(commands, "similar", "the songs most similar to given songs, from a saved model",
+        "Print, for each SONG_ID, a line: the song id, then the K songs most similar to it in the model (the "
+        "row of its matrix B: what playing the song adds to the others' scores), best first.",
+        SIMILAR_EXAMPLES.format(prog=prog))
+    similar.add_argument("model_file", metavar="MODEL", help="a model file written by `train`")
+    similar.add_argument("song_ids", metavar="SONG_ID", nargs="+", help="songs of the model")
+    similar.add_argument("-k", type=_positive_int, default=10, help="similar songs per song (default: 10)")
+    similar.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout ('-': stdout)")
+    _add_format(similar)
+    _add_common(similar)
+    similar.set_defaults(handler=_similar)
+
+    info = _add_command(commands, "info", "what a model file holds",
+        "Print what MODEL holds, from its header: format version, model and parameters, songs, users, plays, file "
+        "size and when it was written.", INFO_EXAMPLES.format(prog=prog))
+    info.add_argument("model_file", metavar="MODEL", help="a model file written by `train`")
+    info.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    _add_common(info)
+    info.set_defaults(handler=_info)
 
     evaluate = _add_command(commands, "evaluate", "score recommendations against held-out plays (NDCG@100, recall, hit rate)",
         "Score RECS ('<user_id> <song_id> ...' lines) against TEST_DATA (the held-out truth, same format): "
@@ -310,6 +352,23 @@ def _add_max_songs(parser):
     )
 
 
+def _add_format(parser):
+    from .io import LAYOUTS
+
+    parser.add_argument(
+        "--format", choices=LAYOUTS, default="text", dest="layout",
+        help="text: a line per user, the user id then the song ids (default, the problem's own); tsv: a line per "
+        "song, 'user<TAB>song<TAB>rank<TAB>score'; jsonl: a JSON object per user with its songs and scores",
+    )
+
+
+def _stdin(*paths):
+    """The paths, of which one at most may be '-' (standard input)."""
+    if sum(p == "-" for p in paths) > 1:
+        raise JukeboxError("only one input can be '-' (standard input)")
+    return paths
+
+
 def _add_split_options(parser):
     from .split import PROTOCOLS
 
@@ -354,10 +413,10 @@ def _run(args):
     check_output(args.output)  # before the fit, not after it
     model = _make_model(args)
     with tempfile.TemporaryDirectory(prefix="jukebox_example_") as tmp:
-        listens, user_ids = args.listen_count, args.user_ids
+        listens, user_ids = _stdin(args.listen_count, args.user_ids)
         if args.example:
             listens, user_ids = _write_example(tmp)
-        text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs)
+        text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs, layout=args.layout)
     write_output(args.output, text)
     _log_phases(args, timer)
 
@@ -391,10 +450,15 @@ def _recommend(args):
     from .persist import is_model_file
     from .pipeline import recommend_saved, run
 
-    k = 100 if args.k is None else args.k
+    if args.k is not None and args.k_option is not None and args.k != args.k_option:
+        raise JukeboxError(f"K is given twice, as {args.k} and -k {args.k_option}")
+    k = args.k or args.k_option or 100
     check_output(args.output)
+    user_ids, plays = _stdin(args.user_ids, args.plays)
     if not is_model_file(args.source):
-        text, timer = run(args.source, args.user_ids, _make_model(args), k=k, max_songs=args.max_songs)
+        if plays is not None:
+            raise JukeboxError(f"{args.source}: --plays applies to a model file; a listening log is fit with its own plays")
+        text, timer = run(args.source, user_ids, _make_model(args), k=k, max_songs=args.max_songs, layout=args.layout)
     else:
         given = [f"--{name.replace('_', '-')}" for name in _model_parameters(args)]
         given += ["--model"] * (args.model is not None) + ["--max-songs"] * (args.max_songs is not None)
@@ -402,9 +466,41 @@ def _recommend(args):
             raise JukeboxError(
                 f"{args.source}: {given[0]} applies when fitting a listening log; a model file keeps its model and songs"
             )
-        text, timer = recommend_saved(args.source, args.user_ids, k)
+        text, timer = recommend_saved(args.source, user_ids, k, plays_path=plays, layout=args.layout)
     write_output(args.output, text)
     _log_phases(args, timer)
+
+
+def _similar(args):
+    from .io import check_output, write_output
+    from .pipeline import similar_saved
+
+    check_output(args.output)
+    write_output(args.output, similar_saved(args.model_file, args.song_ids, k=args.k, layout=args.layout))
+
+
+def _info(args):
+    import json
+
+    from .errors import format_size
+    from .persist import model_info
+
+    info = model_info(args.model_file)
+    if args.json:
+        text = json.dumps(info, indent=2) + "\n"
+    else:
+        parameters = ", ".join(f"{k}={v!r}" for k, v in (info["parameters"] or {}).items())
+        counts = "no plays or ids (saved without them)" if info["users"] is None else (
+            f"{info['users']:,} users, {info['plays']:,} plays"
+        )
+        text = (
+            f"{info['path']}: {info['model']} model, {info['songs']:,} songs, {counts}\n"
+            f"parameters: {parameters}\n"
+            f"written: {info['written_at'] or 'unknown'} by {info['written_by']} (model format {info['format_version']})\n"
+            f"file: {info['file_bytes']:,} bytes ({format_size(info['file_bytes'])})\n"
+        )
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _evaluate(args):

@@ -55,6 +55,11 @@ class IdMap:
         return self.offsets.size - 1
 
     def __getitem__(self, i: int) -> str:
+        """Token i; a negative i counts from the end, as for any sequence."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"id index {i} out of range for {n} ids")
+        i = int(i) % n
         return self.data[self.offsets[i] : self.offsets[i + 1]].tobytes().decode("utf-8")
 
     def tolist(self) -> list[str]:
@@ -64,17 +69,26 @@ class IdMap:
             return [text[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist())]
         return [self[i] for i in range(len(self))]
 
-    def lookup(self, tokens: IdMap | Sequence[str]) -> np.ndarray:
-        """Indices (int64) of ``tokens`` (an IdMap or a sequence of str); -1 where unknown."""
-        from .kernels.parse import lookup_tokens
+    def lookup(self, tokens: IdMap | Sequence) -> np.ndarray:
+        """Indices (int64) of ``tokens``, an IdMap or a column of ids (str, or values read as ``str(value)``).
 
-        if not isinstance(tokens, IdMap):
-            tokens = IdMap.from_tokens(tokens)
-        out = np.empty(len(tokens), np.int64)
-        lookup_tokens(
-            self.table, self.data, self.offsets, self.hashes,
-            tokens.data, tokens.offsets[:-1], np.diff(tokens.offsets), tokens.hashes, out,
-        )
+        The column may repeat ids; an id that is not here (or could not
+        be, such as one with blanks) gives -1.
+        """
+        from .kernels.parse import lookup_tokens, token_keys
+
+        if isinstance(tokens, IdMap):
+            data, starts, lengths, hashes = tokens.data, tokens.offsets[:-1], np.diff(tokens.offsets), tokens.hashes
+        else:
+            encoded = [str(t).encode("utf-8") for t in tokens]
+            lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+            starts = np.zeros(len(encoded), np.int64)
+            np.cumsum(lengths[:-1], out=starts[1:])
+            data = np.frombuffer(b"".join(encoded), np.uint8).copy()
+            hashes = np.empty(len(encoded), np.uint64)
+            token_keys(data, starts, lengths, hashes)
+        out = np.empty(len(lengths), np.int64)
+        lookup_tokens(self.table, self.data, self.offsets, self.hashes, data, starts, lengths, hashes, out)
         return out
 
     def take(self, indices: np.ndarray) -> IdMap:
@@ -146,6 +160,86 @@ class Interactions:
     def n_plays(self) -> int:
         return self.user_items.nnz
 
+    @classmethod
+    def from_arrays(cls, users: Sequence, items: Sequence, counts: Sequence | None = None) -> Interactions:
+        """Plays from three columns of equal length: user ids, item ids and counts (default: 1 each).
+
+        Ids may be any values; they are read as ``str(value)``, must be
+        non-empty and without blanks (they are written to text files), and
+        get indices in order of first appearance, as ``read_listens``
+        gives them. Counts must be whole numbers from 1 to 2**63-1;
+        repeated (user, item) pairs are summed, with a JukeboxWarning.
+        """
+        users, items = np.asarray(users), np.asarray(items)
+        if users.ndim != 1 or items.shape != users.shape:
+            raise ValueError(f"users and items must be columns of one length, got shapes {users.shape} and {items.shape}")
+        counts = np.ones(users.size, np.int64) if counts is None else _whole_counts(np.asarray(counts), users.size)
+        user_codes, user_ids = _factorize_column(users, "user")
+        item_codes, item_ids = _factorize_column(items, "item")
+        coo = sp.coo_array((counts, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids)))
+        user_items = sp.csr_array(coo)
+        user_items.sum_duplicates()
+        if user_items.nnz and user_items.data.min() <= 0:  # int64 sums that wrapped around
+            raise ValueError("the counts of a repeated (user, item) pair add up to more than 2**63-1")
+        n_repeats = users.size - user_items.nnz
+        if n_repeats:
+            import warnings
+
+            from .errors import JukeboxWarning
+
+            warnings.warn(
+                f"{n_repeats} rows repeat an earlier (user, item) pair; their counts were added up", JukeboxWarning, stacklevel=2
+            )
+        user_items.indptr = user_items.indptr.astype(np.int64)
+        user_items.indices = user_items.indices.astype(np.int32)
+        return cls(user_items, user_ids, item_ids, int(n_repeats))
+
+    @classmethod
+    def from_pandas(cls, frame, user: str = "user", item: str = "item", count: str | None = "count") -> Interactions:
+        """Plays from a DataFrame's columns ``user``, ``item`` and ``count`` (None: 1 a row); see ``from_arrays``."""
+        for name in (user, item) + ((count,) if count is not None else ()):
+            if name not in frame.columns:
+                raise ValueError(f"the DataFrame has no column {name!r}; it has {', '.join(map(str, frame.columns))}")
+        counts = None if count is None else frame[count].to_numpy()
+        return cls.from_arrays(frame[user].to_numpy(), frame[item].to_numpy(), counts)
+
+    def in_songs_of(self, songs: IdMap) -> tuple[Interactions, int]:
+        """These users' plays with their columns in ``songs``' order (a model's songs): ``(interactions, plays left out)``.
+
+        Plays of songs that ``songs`` does not have are left out and counted.
+        """
+        columns = songs.lookup(self.songs)
+        coo = sp.coo_array(self.user_items)
+        keep = columns[coo.col] >= 0
+        moved = sp.csr_array(
+            (coo.data[keep], (coo.row[keep], columns[coo.col[keep]])), shape=(self.user_items.shape[0], len(songs))
+        )
+        moved.sort_indices()
+        moved.indptr, moved.indices = moved.indptr.astype(np.int64), moved.indices.astype(np.int32)
+        return Interactions(moved, self.users, songs, self.n_repeats), int((~keep).sum())
+
+    def rows_of(self, plays: Sequence) -> tuple[sp.csr_array, int]:
+        """Rows of play counts, in this log's songs, for ``plays``: one ``{song_id: count}`` mapping per row.
+
+        Returns the (len(plays), n_songs) CSR array and the number of plays
+        left out because their song is not one of this log's.
+        """
+        indptr = np.zeros(len(plays) + 1, np.int64)
+        songs, counts = [], []
+        for r, row in enumerate(plays):
+            songs.extend(row.keys())
+            counts.extend(row.values())
+            indptr[r + 1] = len(songs)
+        columns = self.songs.lookup(songs) if songs else np.empty(0, np.int64)
+        counts = _whole_counts(np.asarray(counts) if counts else np.empty(0, np.int64), len(songs))
+        row_of = np.repeat(np.arange(len(plays)), np.diff(indptr))
+        known = columns >= 0
+        rows = sp.csr_array(
+            (counts[known], (row_of[known], columns[known])), shape=(len(plays), len(self.songs))
+        )
+        rows.sum_duplicates()
+        return rows, int((~known).sum())
+
     def most_played(self, n_songs: int) -> Interactions:
         """The plays of the ``n_songs`` songs with the most listeners (ties to the earlier song), songs in their order.
 
@@ -162,6 +256,35 @@ class Interactions:
         return Interactions(user_items, self.users, self.songs.take(keep), self.n_repeats)
 
 
+def _whole_counts(counts, n):
+    """``counts`` as int64, refused with ValueError unless they are n whole numbers from 1 to 2**63-1."""
+    if counts.shape != (n,):
+        raise ValueError(f"counts must be a column of {n} values, got shape {counts.shape}")
+    if counts.dtype.kind not in "iuf" or counts.dtype == np.bool_:
+        raise ValueError(f"counts must be numbers, got {counts.dtype}")
+    bad = ~((counts >= 1) & (counts <= 2**63 - 1))
+    if counts.dtype.kind == "f":
+        bad |= ~np.isfinite(counts) | (counts != np.floor(counts))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"counts must be whole numbers from 1 to 2**63-1, got {counts[first]!r} at row {first}")
+    return counts.astype(np.int64)
+
+
+def _factorize_column(column, what):
+    """(codes int32, IdMap) of a column of ids, in order of first appearance."""
+    tokens = column.astype(str) if column.dtype.kind != "U" else column
+    distinct, first, codes = np.unique(tokens, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size)
+    try:
+        ids = IdMap.from_tokens(distinct[order].tolist())
+    except ValueError as e:
+        raise ValueError(f"{what} ids: {e}") from None
+    return rank[codes.reshape(-1)].astype(np.int32), ids
+
+
 def as_user_items(user_items, n_items=None):
     """Validated CSR view of a users x items matrix: sorted indices, no repeats, positive counts."""
     if not sp.issparse(user_items):
@@ -172,8 +295,8 @@ def as_user_items(user_items, n_items=None):
     if not m.has_canonical_format:
         m = m.copy()
         m.sum_duplicates()
-    if m.nnz and m.data.min() <= 0:
-        raise ValueError("user_items must hold positive play counts")
+    if m.nnz and not (np.isfinite(m.data).all() and m.data.min() > 0):
+        raise ValueError("user_items must hold positive, finite play counts")
     return m
 
 

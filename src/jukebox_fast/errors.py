@@ -11,7 +11,7 @@ class InputFormatError(JukeboxError, ValueError):
     """A file does not hold what it should; says which file, which line and why."""
 
     def __init__(self, path, line, expected, found):
-        self.path = str(path)
+        self.path = "<stdin>" if str(path) == "-" else str(path)
         self.line = line
         self.expected = expected
         self.found = found

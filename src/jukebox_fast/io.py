@@ -32,7 +32,14 @@ _CHUNK_BYTES = 1 << 20  # below this a second thread costs more than it saves
 
 
 def read_bytes(path):
-    """The file's bytes (a UTF-8 byte-order mark dropped) as a uint8 array, the raw bytearray, and the mark's length."""
+    """The file's bytes (a UTF-8 byte-order mark dropped) as a uint8 array, the raw bytearray, and the mark's length.
+
+    ``-`` reads standard input.
+    """
+    if os.fspath(path) == "-":
+        raw = bytearray(sys.stdin.buffer.read())
+        start = 3 if raw.startswith(_BOM) else 0
+        return np.frombuffer(raw, np.uint8)[start:], raw, start
     try:
         if os.path.isdir(path):
             raise JukeboxError(f"{path}: is a directory, expected a file")
@@ -235,14 +242,25 @@ def read_user_ids(path: str | os.PathLike) -> IdMap:
     return ids
 
 
-def format_recommendations(users: IdMap, songs: IdMap, recommended: np.ndarray) -> bytes:
-    """Recommendation lines as bytes: the id of ``users[r]``, then the ids of the songs of row r.
+LAYOUTS = ("text", "tsv", "jsonl")
+
+
+def format_recommendations(
+    users: IdMap, songs: IdMap, recommended: np.ndarray, scores: np.ndarray | None = None, layout: str = "text"
+) -> bytes:
+    """Recommendations as bytes, one user after another, in ``layout``.
+
+    - ``text``: a line per user: the id of ``users[r]``, then the ids of the songs of row r;
+    - ``tsv``: a line per song: ``user<TAB>song<TAB>rank<TAB>score`` (rank from 1);
+    - ``jsonl``: a line per user: ``{"user": ..., "songs": [...], "scores": [...]}``.
 
     Parameters
     ----------
     users, songs : IdMap
     recommended : ndarray, (len(users), k), int
         Song indices, best first; -1 entries are left out.
+    scores : ndarray, (len(users), k), float, optional
+        Their scores; needed by ``tsv`` and ``jsonl``.
     """
     from .kernels.format import measure_lines, write_lines
 
@@ -251,6 +269,12 @@ def format_recommendations(users: IdMap, songs: IdMap, recommended: np.ndarray) 
         raise ValueError(f"recommended must be ({len(users)}, k), got shape {recommended.shape}")
     if recommended.size and recommended.max() >= len(songs):
         raise ValueError(f"recommended holds song index {recommended.max()} but there are {len(songs)} songs")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout != "text":
+        if scores is None or np.shape(scores) != recommended.shape:
+            raise ValueError(f"the {layout} layout needs the scores, of shape {recommended.shape}")
+        return _format_with_scores(users, songs, recommended, scores, layout)
     shares = parallel.split(len(users), parallel.get_num_threads())
     lengths = np.empty(len(users) + 1, np.int64)
     parallel.run_tasks(
@@ -264,6 +288,21 @@ def format_recommendations(users: IdMap, songs: IdMap, recommended: np.ndarray) 
         [(users.data, users.offsets[lo : hi + 1], songs.data, songs.offsets, recommended[lo:hi], line_starts[lo:hi], out) for lo, hi in shares],
     )
     return memoryview(out)
+
+
+def _format_with_scores(users, songs, recommended, scores, layout):
+    import json
+
+    user_ids, song_ids = users.tolist(), songs.tolist()
+    lines = []
+    for user, row, row_scores in zip(user_ids, recommended.tolist(), np.asarray(scores, np.float64).tolist()):
+        kept = [(song_ids[i], score) for i, score in zip(row, row_scores) if i >= 0]
+        if layout == "tsv":
+            lines.extend(f"{user}\t{song}\t{rank}\t{score:.7g}\n" for rank, (song, score) in enumerate(kept, 1))
+        else:
+            record = {"user": user, "songs": [song for song, _ in kept], "scores": [float(f"{s:.7g}") for _, s in kept]}
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    return "".join(lines).encode("utf-8")
 
 
 def _output_target(path):

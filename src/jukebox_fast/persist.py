@@ -9,6 +9,7 @@ the length and the checksum before it trusts a byte.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -76,6 +77,7 @@ def encode_model(model, interactions=None):
     header = json.dumps({
         "format_version": FORMAT_VERSION,
         "written_by": f"jukebox_fast {__version__}",
+        "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": model_name(model),
         "hyper_parameters": model.get_params(),
         "shape": None if interactions is None else list(interactions.user_items.shape),
@@ -100,6 +102,42 @@ def save_model(path: str | os.PathLike, model: Recommender, interactions: Intera
     from .io import write_output
 
     write_output(path, memoryview(encode_model(model, interactions)))
+
+
+def model_info(path: str | os.PathLike) -> dict:
+    """What a model file holds, from its header alone (the arrays are neither read nor checked).
+
+    Keys: ``path``, ``file_bytes``, ``format_version``, ``written_by``,
+    ``written_at`` (UTC, ISO 8601; None for files written before it was
+    kept), ``model``, ``parameters``, ``songs``, ``users`` and ``plays``
+    (None for a file saved without its plays).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(MAGIC) + 8)
+            if head[: len(MAGIC)] != MAGIC or len(head) < len(MAGIC) + 8:
+                raise ModelFileError(path, "not a jukebox_fast model file (train one with `python -m jukebox_fast train`)")
+            (header_bytes,) = struct.unpack("<Q", head[len(MAGIC) :])
+            header = json.loads(f.read(header_bytes).decode("utf-8"))
+            size = os.fstat(f.fileno()).st_size
+    except OSError as e:
+        raise ModelFileError(path, f"cannot read: {e.strerror or e}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ModelFileError(path, "the model file's header is damaged (truncated or corrupt)") from None
+    arrays = {entry["name"]: entry["shape"] for entry in header.get("arrays", [])}
+    n_songs = arrays.get("model.item_popularity_", [None])[0]
+    return {
+        "path": os.fspath(path),
+        "file_bytes": size,
+        "format_version": header.get("format_version"),
+        "written_by": header.get("written_by"),
+        "written_at": header.get("written_at"),
+        "model": header.get("model"),
+        "parameters": header.get("hyper_parameters"),
+        "songs": n_songs,
+        "users": None if header.get("shape") is None else header["shape"][0],
+        "plays": arrays.get("plays.indices", [None])[0],
+    }
 
 
 def load_model(path: str | os.PathLike) -> tuple[Recommender, Interactions | None]:

@@ -36,8 +36,11 @@ class PhaseTimer:
         return ", ".join(f"{name} {s:.2f}s" for name, s in self.seconds.items())
 
 
-def recommend_for_file(interactions, model, user_ids, k, timer):
-    """Recommendation text for the users of ``user_ids`` (an IdMap), from a model fitted on ``interactions``."""
+def recommend_for_file(interactions, model, user_ids, k, timer, layout="text"):
+    """Recommendations for the users of ``user_ids`` (an IdMap), from a model fitted on ``interactions``, as bytes.
+
+    ``layout`` is one of ``io.LAYOUTS`` (``text``: the problem's lines).
+    """
     with timer("recommend"):
         rows = interactions.users.lookup(user_ids)  # -1: no plays
     n_cold = int((rows < 0).sum())
@@ -52,9 +55,35 @@ def recommend_for_file(interactions, model, user_ids, k, timer):
         )
         k = n_songs  # the (users, k) result arrays must not be sized by a typo such as -k 10000000000
     with timer("recommend"):
-        recommended, _ = model.recommend(select_rows(interactions.user_items, rows), k=k)
+        recommended, scores = model.recommend(select_rows(interactions.user_items, rows), k=k)
     with timer("format"):
-        return format_recommendations(user_ids, interactions.songs, recommended)
+        return format_recommendations(user_ids, interactions.songs, recommended, scores, layout)
+
+
+def recommend_ids(model, interactions, users=None, plays=None, k=10, filter_seen=True):
+    """Recommendations by external ids: ``[[(song_id, score), ...], ...]``, one list per user, best first.
+
+    Give ``users`` (user ids of ``interactions``, the log the model was
+    fit on: their own plays are used; an unknown user gets the most
+    popular songs) or ``plays`` (one ``{song_id: count}`` mapping per user
+    to answer: new users, or new plays of known ones; songs the model does
+    not know are left out, with a JukeboxWarning that counts them).
+    """
+
+    if (users is None) == (plays is None):
+        raise ValueError("give users (ids of the log the model was fit on) or plays ({song_id: count} per user), not both")
+    if users is not None:
+        rows = select_rows(interactions.user_items, interactions.users.lookup(list(users)))
+    else:
+        rows, unknown = interactions.rows_of(list(plays))
+        if unknown:
+            warnings.warn(f"{unknown:,} plays of songs the model does not know were left out", JukeboxWarning, stacklevel=2)
+    indices, scores = model.recommend(rows, k=k, filter_seen=filter_seen)
+    songs = interactions.songs
+    return [
+        [(songs[int(i)], float(s)) for i, s in zip(row, row_scores) if i >= 0]
+        for row, row_scores in zip(indices, scores)
+    ]
 
 
 def keep_most_played(interactions, max_songs):
@@ -121,13 +150,14 @@ def out_of_memory_reported(doing, model, interactions, user_ids, k):
         raise memory.out_of_memory(error, doing, model, *_plan_arguments(interactions, user_ids, k)) from error
 
 
-def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None):
+def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None, layout="text"):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer.
 
     ``max_songs`` keeps only that many of the most played songs, as inputs
     and as recommendations. ``memory_limit`` (bytes, or a size such as
     ``"16G"``) is the memory the run may use in all, instead of what the
-    machine has free (``runtime.memory_limit``).
+    machine has free (``runtime.memory_limit``). ``layout`` is one of
+    ``io.LAYOUTS``.
     """
     with _memory_limit(memory_limit):
         timer = PhaseTimer()
@@ -151,7 +181,7 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
             raise
         compiling.join()
         with runtime.planned(), out_of_memory_reported("recommending", model, interactions, user_ids, k):
-            text = recommend_for_file(interactions, model, user_ids, k, timer)
+            text = recommend_for_file(interactions, model, user_ids, k, timer, layout)
         return text, timer
 
 
@@ -178,10 +208,14 @@ def train(listens_path, model_path, model, max_songs=None, memory_limit=None):
         return timer
 
 
-def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None):
+def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None, plays_path=None, layout="text"):
     """Load a model file written by ``train`` and recommend for the users of ``user_ids_path``: (text, timer).
 
     The text is byte for byte that of ``run`` on the same log and model.
+    With ``plays_path`` (a listening log), the users' plays are taken from
+    it instead of from the model file: new users, or new plays of known
+    ones (fold-in); plays of songs the model does not know are left out
+    and counted.
     """
     from .persist import load_model
     from ._precompile import load_in_background
@@ -198,12 +232,41 @@ def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None):
             )
         with timer("read"):
             user_ids = read_user_ids(user_ids_path)
+            if plays_path is not None:
+                given, unknown = read_listens(plays_path).in_songs_of(interactions.songs)
         if len(user_ids) == 0:
             warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
         logger.info(f"{model_path}: {model!r} fit on {interactions.n_plays:,} plays; {len(user_ids):,} users to answer")
+        if plays_path is not None:
+            logger.info(
+                f"{plays_path}: {given.n_plays:,} plays of {len(given.users):,} users, the users' plays from now on"
+                + (f"; {unknown:,} plays of songs the model does not know were left out" if unknown else "")
+            )
+            interactions = given
         with out_of_memory_reported("recommending with", model, interactions, user_ids, k):
-            text = recommend_for_file(interactions, model, user_ids, k, timer)
+            text = recommend_for_file(interactions, model, user_ids, k, timer, layout)
         return text, timer
+
+
+def similar_saved(model_path, song_ids, k=10, layout="text"):
+    """The k songs most similar to each of ``song_ids`` (external ids), from a model file written by ``train``, as bytes.
+
+    ``text`` is a line per song: its id, then the similar songs' ids, best
+    first; ``tsv`` and ``jsonl`` as for recommendations, with scores.
+    """
+    from .data import IdMap
+    from .persist import load_model
+
+    model, interactions = load_model(model_path)
+    if interactions is None:
+        raise JukeboxError(f"{model_path}: the model was saved without its ids; similar songs by id need them")
+    asked = list(dict.fromkeys(song_ids))
+    columns = interactions.songs.lookup(asked)
+    if (columns < 0).any():
+        missing = asked[int(np.flatnonzero(columns < 0)[0])]
+        raise JukeboxError(f"{model_path}: the model has no song {missing!r}")
+    indices, scores = model.similar_items(columns, k=k)
+    return format_recommendations(IdMap.from_tokens(asked), interactions.songs, indices, scores, layout)
 
 
 def _fit(model, interactions, user_ids, k, timer, before=None):

@@ -24,7 +24,7 @@ def make_model(name: str = DEFAULT_MODEL, **params) -> Recommender:
     parameter, or a value out of range.
 
     >>> make_model("ease", regularization=200.0)
-    EASE(regularization=200.0, weighting='binary')
+    EASE(regularization=200.0, weighting='binary', num_threads=0)
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; the models are {', '.join(MODELS)}")

@@ -48,6 +48,8 @@ class LinearAutoencoder(ItemItemRecommender):
         Where the steps run: Numba kernels on the CPU threads, a jitted JAX
         step (CPU or GPU, whichever JAX uses), CuPy on a CUDA GPU, or the
         plain NumPy/SciPy reference (slow, for checking).
+    num_threads : int
+        Threads for the kernels and BLAS (0: every core).
 
     Each epoch's mean batch loss goes to the ``jukebox_fast`` logger (and
     the ``progress`` callback of ``fit``) and to ``loss_history_``.
@@ -66,6 +68,7 @@ class LinearAutoencoder(ItemItemRecommender):
         learning_rate: float = 1e-2,
         seed: int = 0,
         backend: Backend = "numba",
+        num_threads: int = 0,
     ) -> None:
         self.regularization = regularization
         self.weighting = weighting
@@ -74,6 +77,7 @@ class LinearAutoencoder(ItemItemRecommender):
         self.learning_rate = learning_rate
         self.seed = seed
         self.backend = backend
+        self.num_threads = num_threads
 
     def _check_params(self):
         super()._check_params()

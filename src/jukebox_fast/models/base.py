@@ -79,7 +79,14 @@ class Recommender:
 
     def check_params(self) -> None:
         """Raise ValueError, naming the parameter and the value, when a parameter is out of its range."""
+        threads = getattr(self, "num_threads", 0)
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+            raise ValueError(f"num_threads must be an integer >= 0 (0: every core), got {threads!r}")
         self._check_params()
+
+    def _threads(self):
+        """``runtime.limit_threads`` for the model's ``num_threads`` (0, or none: as the process is set)."""
+        return runtime.limit_threads(getattr(self, "num_threads", 0) or None)
 
     def _check_params(self) -> None:
         pass
@@ -103,7 +110,7 @@ class Recommender:
         """
         self.check_params()
         user_items = as_user_items(user_items)
-        with runtime.reporting(progress):
+        with runtime.reporting(progress), self._threads():
             self._fit(user_items)
         return self
 
@@ -132,10 +139,13 @@ class Recommender:
         Parameters
         ----------
         user_items : sparse (n_users, n_items)
-            Play counts of the users to recommend for, one row each. A row
-            without plays gets the most popular items.
+            Play counts of the users to recommend for, one row each: the
+            users of the log the model was fit on, or any others (new
+            users, or new plays of known ones). A row without plays gets
+            the most popular items, scored by their number of listeners
+            (a scale of its own, not comparable with other rows' scores).
         k : int
-            Items per user.
+            Items per user; above the number of items, every item.
         filter_seen : bool
             Leave out the items a row has played.
         items : array-like of int, optional
@@ -143,18 +153,25 @@ class Recommender:
 
         Returns
         -------
-        indices : ndarray, (n_users, k), int32
+        indices : ndarray, (n_users, min(k, n_items)), int32
             Item indices, best first; -1 past the end when a user has fewer
-            than k items left.
-        scores : ndarray, (n_users, k), float32
+            items left.
+        scores : ndarray, (n_users, min(k, n_items)), float32
             Their scores; -inf where the index is -1.
         """
         self._check_fitted()
+        if not sp.issparse(user_items) and sp.issparse(k):
+            raise TypeError(
+                "recommend takes (user_items, k): the rows of plays first, then k; for implicit's "
+                "(userid, user_items, N) order, use the classes of jukebox_fast.implicit"
+            )
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         user_items = as_user_items(user_items, self.n_items)
         candidates = None if items is None else np.sort(self._item_indices(items, "items", distinct=True))
-        return self._recommend(user_items, int(k), filter_seen, candidates)
+        # No more columns than items: a k such as 10**11 must not size the result arrays.
+        with self._threads():
+            return self._recommend(user_items, int(min(k, self.n_items)), filter_seen, candidates)
 
     def _recommend(self, user_items, k, filter_seen, candidates):
         raise NotImplementedError
@@ -172,8 +189,8 @@ class Recommender:
         Returns
         -------
         indices : ndarray, int32
-            (len(items), k), or (k,) for one item given as a scalar; best
-            first, -1 past the end when there are fewer than k other items.
+            (len(items), min(k, n_items)), or (min(k, n_items),) for one item
+            given as a scalar; best first, -1 past the end.
         scores : ndarray, float32
             Their similarities (the same shape); -inf where the index is -1.
         """
@@ -181,7 +198,8 @@ class Recommender:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         scalar = np.ndim(items) == 0
-        indices, scores = self._similar_items(self._item_indices(np.atleast_1d(items), "items"), int(k))
+        with self._threads():
+            indices, scores = self._similar_items(self._item_indices(np.atleast_1d(items), "items"), int(min(k, self.n_items)))
         return (indices[0], scores[0]) if scalar else (indices, scores)
 
     def _similar_items(self, items, k):

@@ -143,14 +143,18 @@ class EASE(ItemItemRecommender):
         lambda, the L2 penalty on B.
     weighting : {"binary", "log", "count"}
         How a play count becomes an entry of X: 1 (binary), 1 + log(1 + count) (log), or the count.
+    num_threads : int
+        Threads for the kernels and BLAS (0: every core). The solve always
+        runs on every core, so that B does not depend on it.
     """
 
     summary = "closed form, one float32 Cholesky inverse"
     default_grid = {"weighting": ["binary", "log"], "regularization": [30.0, 100.0, 300.0, 1000.0]}
 
-    def __init__(self, regularization: float = 100.0, weighting: Weighting = "binary") -> None:
+    def __init__(self, regularization: float = 100.0, weighting: Weighting = "binary", num_threads: int = 0) -> None:
         self.regularization = regularization
         self.weighting = weighting
+        self.num_threads = num_threads
 
     def _check_params(self):
         super()._check_params()

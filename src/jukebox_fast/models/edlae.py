@@ -311,6 +311,9 @@ class EDLAE(ItemItemRecommender):
         popular songs (0: the same debiasing for everyone).
     weighting : {"binary", "log", "count"}
         How a play count becomes an entry of X: 1 (binary), 1 + log(1 + count) (log), or the count.
+    num_threads : int
+        Threads for the kernels and BLAS (0: every core). The solve always
+        runs on every core, so that B does not depend on it.
     """
 
     summary = "EASE + emphasized denoising, user weights, popularity debiasing (same single inverse)"
@@ -330,6 +333,7 @@ class EDLAE(ItemItemRecommender):
         prior_weight: float = 1.0,
         activity_exponent: float = 0.05,
         weighting: Weighting = "binary",
+        num_threads: int = 0,
     ) -> None:
         self.regularization = regularization
         self.dropout = dropout
@@ -342,6 +346,7 @@ class EDLAE(ItemItemRecommender):
         self.prior_weight = prior_weight
         self.activity_exponent = activity_exponent
         self.weighting = weighting
+        self.num_threads = num_threads
 
     def _check_params(self):
         super()._check_params()

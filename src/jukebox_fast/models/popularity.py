@@ -11,12 +11,19 @@ from .base import Recommender
 class Popularity(Recommender):
     """Recommends the items with the most listeners, in the same order for everyone, played ones left out.
 
-    It has no parameters. Its scores are the numbers of listeners;
-    ``similar_items`` gives the most played other items, scored by their
-    share of the users.
+    Its scores are the numbers of listeners; ``similar_items`` gives the
+    most played other items, scored by their share of the users.
+
+    Parameters
+    ----------
+    num_threads : int
+        Threads (0: every core); the model's own work is in NumPy, on one.
     """
 
     summary = "the most played songs, for everyone (a baseline)"
+
+    def __init__(self, num_threads: int = 0) -> None:
+        self.num_threads = num_threads
 
     def _fit(self, user_items):
         self.item_popularity_ = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float32)
