@@ -245,7 +245,7 @@ def test_cli_offers_sgd_and_prints_progress_unless_quiet(cli):
     assert MODELS["sgd"] is LinearAutoencoder
     loud = cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64")
     assert loud.returncode == 0, loud.stderr
-    assert b"sgd epoch 2/2, loss" in loud.stderr
+    assert b"sgd epoch 2/2, loss" in loud.stderr and b"\r" not in loud.stderr  # plain lines, also in log files
     quiet = cli("run", "--example", "--model", "sgd", "--epochs", "2", "--batch-size", "64", "-q")
     assert quiet.returncode == 0 and quiet.stderr == b""
     assert quiet.stdout == loud.stdout  # same seed, same answer

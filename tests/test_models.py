@@ -248,6 +248,11 @@ class TestSGD(RecommenderContract):
         return LinearAutoencoder(epochs=2, batch_size=32)
 
 
+class TestSGDNumpyReference(RecommenderContract):
+    def make(self):
+        return LinearAutoencoder(epochs=2, batch_size=32, backend="numpy")
+
+
 @pytest.mark.jax
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 class TestSGDJax(RecommenderContract):

@@ -183,7 +183,9 @@ def test_standard_input_is_a_listening_log_like_any_other(files, capsysbinary, m
 
 
 def test_outputs_are_checked_before_the_work(files, capsysbinary):
+    plot = ["--plot", "/no/such/dir/ndcg.png"] if importlib.util.find_spec("matplotlib") else ["-o", "/no/such/dir/t"]
     for args in (["train", files / "listen_count.txt", "/no/such/dir/model.jbx"],
-                 ["tune", files / "listen_count.txt", "-o", "/no/such/dir/t.txt"]):
+                 ["tune", files / "listen_count.txt", "-o", "/no/such/dir/t.txt"],
+                 ["tune", files / "listen_count.txt", *plot]):
         status, _, err = command(capsysbinary, *args)
         assert status == 2 and err.count("\n") == 1 and "/no/such/dir" in err and "read " not in err
