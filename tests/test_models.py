@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from jukebox_fast import runtime
 from jukebox_fast.errors import ModelFileError
 from jukebox_fast.memory import MemoryPlan
-from jukebox_fast.models import EASE, EDLAE, MODELS, LinearAutoencoder, Popularity, Recommender, make_model
+from jukebox_fast.models import EASE, EDLAE, MODELS, LinearAutoencoder, Popularity, Recommender, SparseEDLAE, make_model
 from jukebox_fast.models.itemitem import select_best
 
 
@@ -261,6 +261,11 @@ class TestSGDJax(RecommenderContract):
 
     def test_the_memory_plan_holds_the_measured_peak(self):
         pytest.skip("JAX's buffers are not NumPy's: tracemalloc does not see them")
+
+
+class TestSparseEDLAE(RecommenderContract):
+    def make(self):
+        return SparseEDLAE(links=8)
 
 
 class TestPopularity(RecommenderContract):

@@ -58,3 +58,26 @@ def test_memory_limit_too_small_is_refused_before_the_fit(files):
 
     with pytest.raises(MemoryBudgetError, match="--memory-limit"):
         pipeline.run(files / "listen_count.txt", files / "user_ids.txt", EASE(), memory_limit=1)
+
+
+def test_a_catalogue_too_large_for_the_dense_model_gets_the_fallback(tmp_path):
+    import numpy as np
+
+    from jukebox_fast import EDLAE, JukeboxWarning, SparseEDLAE, runtime
+    from jukebox_fast.errors import MemoryBudgetError
+
+    rng = np.random.default_rng(0)
+    pairs = np.unique(np.stack([rng.integers(0, 2000, 40000), rng.integers(0, 6000, 40000)], axis=1), axis=0)
+    pairs = np.concatenate([pairs, np.stack([np.arange(6000) % 2000, np.arange(6000)], axis=1)])  # every song played
+    pairs = np.unique(pairs, axis=0)
+    (tmp_path / "log.txt").write_text("".join(f"u{u} s{s} 1\n" for u, s in pairs))
+    (tmp_path / "users.txt").write_text("u1\nu2\n")
+    pipeline.run(tmp_path / "log.txt", tmp_path / "users.txt", SparseEDLAE(links=20), k=5)  # what a run holds anyway
+    # Room for the sparse model (a few MiB) and not for 6,000 x 6,000 float32 matrices (137 MiB each).
+    limit = runtime.resident_memory() + runtime.PROCESS_HEADROOM + 120 * 2**20
+    with pytest.raises(MemoryBudgetError, match="EDLAE on 6,000 songs"):
+        pipeline.run(tmp_path / "log.txt", tmp_path / "users.txt", EDLAE(), k=5, memory_limit=limit)
+    with pytest.warns(JukeboxWarning, match="EDLAE on 6,000 songs needs about .* fitting SparseEDLAE"):
+        text, _ = pipeline.run(tmp_path / "log.txt", tmp_path / "users.txt", EDLAE(), k=5, memory_limit=limit,
+                               fallback=SparseEDLAE(links=20))
+    assert [len(line.split()) for line in bytes(text).decode().splitlines()] == [6, 6]

@@ -20,7 +20,17 @@ from .errors import (
 )
 from .evaluation import evaluate_files, ndcg, recall
 from .io import format_recommendations, read_listens, read_user_ids, write_output
-from .models import EASE, EDLAE, MODELS, ItemItemRecommender, LinearAutoencoder, Popularity, Recommender, make_model
+from .models import (
+    EASE,
+    EDLAE,
+    MODELS,
+    ItemItemRecommender,
+    LinearAutoencoder,
+    Popularity,
+    Recommender,
+    SparseEDLAE,
+    make_model,
+)
 from .persist import load_model, model_info, save_model
 from .pipeline import recommend_ids
 from .split import split_file
@@ -39,6 +49,7 @@ __all__ = [
     "MODELS",
     "Popularity",
     "Recommender",
+    "SparseEDLAE",
     "JukeboxError",
     "JukeboxWarning",
     "MemoryBudgetError",

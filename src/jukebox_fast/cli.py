@@ -183,6 +183,21 @@ def _model_parameters(args):
     return {name: getattr(args, name) for name in _model_options() if getattr(args, name, None) is not None}
 
 
+def _fallback(args):
+    """The model to fit when no ``--model`` was chosen and the default does not fit in memory (None: none).
+
+    It takes the model options given that apply to it; when one does not, there is none.
+    """
+    from .models import LARGE_CATALOGUE_MODEL, MODELS, make_model
+
+    if args.model is not None:
+        return None
+    params = _model_parameters(args)
+    if any(name not in MODELS[LARGE_CATALOGUE_MODEL].parameters() for name in params):
+        return None
+    return make_model(LARGE_CATALOGUE_MODEL, **params)
+
+
 def _make_model(args):
     """The model that ``--model`` and the model options describe; a bad value is one line (JukeboxError)."""
     from .models import DEFAULT_MODEL, MODELS, make_model
@@ -416,7 +431,8 @@ def _run(args):
         listens, user_ids = _stdin(args.listen_count, args.user_ids)
         if args.example:
             listens, user_ids = _write_example(tmp)
-        text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs, layout=args.layout)
+        text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs, layout=args.layout,
+                          fallback=_fallback(args))
     write_output(args.output, text)
     _log_phases(args, timer)
 
@@ -442,7 +458,7 @@ def _train(args):
 
     check_output(args.model_file)
     model = _make_model(args)
-    _log_phases(args, train(args.listen_count, args.model_file, model, max_songs=args.max_songs))
+    _log_phases(args, train(args.listen_count, args.model_file, model, max_songs=args.max_songs, fallback=_fallback(args)))
 
 
 def _recommend(args):
@@ -458,7 +474,8 @@ def _recommend(args):
     if not is_model_file(args.source):
         if plays is not None:
             raise JukeboxError(f"{args.source}: --plays applies to a model file; a listening log is fit with its own plays")
-        text, timer = run(args.source, user_ids, _make_model(args), k=k, max_songs=args.max_songs, layout=args.layout)
+        text, timer = run(args.source, user_ids, _make_model(args), k=k, max_songs=args.max_songs, layout=args.layout,
+                          fallback=_fallback(args))
     else:
         given = [f"--{name.replace('_', '-')}" for name in _model_parameters(args)]
         given += ["--model"] * (args.model is not None) + ["--max-songs"] * (args.max_songs is not None)

@@ -150,14 +150,16 @@ def out_of_memory_reported(doing, model, interactions, user_ids, k):
         raise memory.out_of_memory(error, doing, model, *_plan_arguments(interactions, user_ids, k)) from error
 
 
-def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None, layout="text"):
+def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None, layout="text", fallback=None):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer.
 
     ``max_songs`` keeps only that many of the most played songs, as inputs
     and as recommendations. ``memory_limit`` (bytes, or a size such as
     ``"16G"``) is the memory the run may use in all, instead of what the
     machine has free (``runtime.memory_limit``). ``layout`` is one of
-    ``io.LAYOUTS``.
+    ``io.LAYOUTS``. ``fallback`` is a model to fit instead of ``model``
+    when ``model`` does not fit in memory and it does (the command line
+    gives the sparse model when no ``--model`` was chosen).
     """
     with _memory_limit(memory_limit):
         timer = PhaseTimer()
@@ -175,7 +177,7 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
                 f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
             )
             interactions = keep_most_played(interactions, max_songs)
-            _fit(model, interactions, user_ids, k, timer, compiling.before_fit)
+            model = _fit(model, interactions, user_ids, k, timer, compiling.before_fit, fallback)
         except BaseException:
             compiling.abandon()
             raise
@@ -185,11 +187,12 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
         return text, timer
 
 
-def train(listens_path, model_path, model, max_songs=None, memory_limit=None):
+def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fallback=None):
     """Read, fit, save: what ``python -m jukebox_fast train`` does; returns the timer.
 
     The model file holds the model, the plays and the id maps
     (``persist.save_model``), all that ``recommend_saved`` needs.
+    ``fallback`` as for ``run``.
     """
     from .persist import save_model
 
@@ -201,7 +204,7 @@ def train(listens_path, model_path, model, max_songs=None, memory_limit=None):
             f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs"
         )
         interactions = keep_most_played(interactions, max_songs)
-        _fit(model, interactions, [], 0, timer)
+        model = _fit(model, interactions, [], 0, timer, fallback=fallback)
         with timer("save"):
             save_model(model_path, model, interactions)
         logger.info(f"{model_path}: saved {model!r}")
@@ -269,14 +272,33 @@ def similar_saved(model_path, song_ids, k=10, layout="text"):
     return format_recommendations(IdMap.from_tokens(asked), interactions.songs, indices, scores, layout)
 
 
-def _fit(model, interactions, user_ids, k, timer, before=None):
-    """Fit ``model`` on ``interactions`` once the memory plan admits the fit and the recommendations after it."""
-    ensure_room(model, interactions, user_ids, k)
+def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None):
+    """Fit ``model`` on ``interactions`` once the memory plan admits the fit and the recommendations after it.
+
+    When it does not fit and there is a ``fallback`` model that does, the
+    fallback is fitted instead, with a JukeboxWarning. Returns the model fitted.
+    """
+    try:
+        ensure_room(model, interactions, user_ids, k)
+    except MemoryBudgetError as refusal:
+        if fallback is None:
+            raise
+        ensure_room(fallback, interactions, user_ids, k)
+        warnings.warn(
+            f"{type(model).__name__} on {interactions.user_items.shape[1]:,} songs needs about "
+            f"{format_size(refusal.needed)} but {format_size(refusal.available)} of memory is available; fitting "
+            f"{type(fallback).__name__} ({fallback.summary}) instead; --model chooses, and --max-songs keeps the dense "
+            "model on fewer songs",
+            JukeboxWarning,
+            stacklevel=3,
+        )
+        model = fallback
     with timer("fit"), runtime.planned(), out_of_memory_reported("fitting", model, interactions, user_ids, k):
         if before is not None:
             before()
         model.fit(interactions.user_items)
     logger.debug(f"memory: peak {format_size(runtime.peak_memory())} after the fit")
+    return model
 
 
 def _memory_limit(memory_limit):

@@ -11,10 +11,13 @@ from .ease import EASE
 from .edlae import EDLAE
 from .itemitem import ItemItemRecommender
 from .popularity import Popularity
+from .sparse import SparseEDLAE
 
 # The models ``--model`` offers, by name; the first is the default.
-MODELS = {"edlae": EDLAE, "ease": EASE, "sgd": LinearAutoencoder, "popularity": Popularity}
+MODELS = {"edlae": EDLAE, "ease": EASE, "sparse": SparseEDLAE, "sgd": LinearAutoencoder, "popularity": Popularity}
 DEFAULT_MODEL = "edlae"
+# What ``run`` fits instead of the default model when the default's n x n matrices do not fit in memory.
+LARGE_CATALOGUE_MODEL = "sparse"
 
 
 def make_model(name: str = DEFAULT_MODEL, **params) -> Recommender:
@@ -47,6 +50,6 @@ def model_name(model: Recommender) -> str:
 
 
 __all__ = [
-    "DEFAULT_MODEL", "EASE", "EDLAE", "MODELS", "ItemItemRecommender", "LinearAutoencoder", "Popularity", "Recommender",
-    "make_model", "model_name",
+    "DEFAULT_MODEL", "EASE", "EDLAE", "LARGE_CATALOGUE_MODEL", "MODELS", "ItemItemRecommender", "LinearAutoencoder",
+    "Popularity", "Recommender", "SparseEDLAE", "make_model", "model_name",
 ]

@@ -1,0 +1,32 @@
+"""The gather of the sparse model: each song's neighbours' links among themselves."""
+
+from . import kernel
+
+
+@kernel
+def gather_links(link_cols, link_vals, songs, position, out, lo, hi):
+    """``out[r]`` = the links among the songs S_r = ``songs[r]`` that either song of a pair kept, for rows r in lo..hi-1.
+
+    For s = S_r[i], each of its kept links (``link_cols[s, a]``, value
+    ``link_vals[s, a]``) to a song t = S_r[l] of the same row is written
+    to out[r, i, l] and out[r, l, i]; the other entries stay as they
+    were. ``position`` is scratch: -1 everywhere on entry and on return.
+
+    # Assumes: link_cols (n, K) int32 song indices, link_vals (n, K); songs (R, K2) distinct valid song indices;
+    # position (n,) int32 all -1; out (R, K2, K2).
+    """
+    n_kept = link_cols.shape[1]
+    width = songs.shape[1]
+    for r in range(lo, hi):
+        for l in range(width):
+            position[songs[r, l]] = l
+        for i in range(width):
+            s = songs[r, i]
+            for a in range(n_kept):
+                l = position[link_cols[s, a]]
+                if l >= 0:
+                    value = link_vals[s, a]
+                    out[r, i, l] = value
+                    out[r, l, i] = value
+        for l in range(width):
+            position[songs[r, l]] = -1

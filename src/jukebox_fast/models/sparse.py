@@ -1,0 +1,331 @@
+"""A sparse full-rank EDLAE: each song regressed on its K strongest co-occurring songs, so memory grows as n K, not n^2.
+
+The dense EDLAE's column j is the ridge regression of song j on every
+other song: B[-j, j] = (G[-j, -j] + Lambda)^-1 G[-j, j], with G = X^T W X
+and EDLAE's popularity-dependent penalty Lambda. Here the regression of
+song j uses only S_j, the K songs that co-occur with it most (the largest
+entries of row j of G, off the diagonal):
+
+    B[S_j, j] = (G[S_j, S_j] + Lambda[S_j])^-1 G[S_j, j],
+
+a K x K solve per song. G is never held whole: it is computed a band of
+songs at a time, each band's rows give their songs' S_j and the values
+G[j, S_j], and G[S_j, S_j] is read from the symmetric union of those
+kept entries (an entry G[s, t] kept by neither s nor t is taken as 0: a
+weak co-occurrence). The refinements of the dense EDLAE that carry over
+are kept: the user weights in G, the penalty, the popularity debiasing of
+B's columns, the popularity prior and the debiasing by activity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import _parallel as parallel
+from ..data import WEIGHTINGS, weigh
+from ..errors import NotPositiveDefiniteError
+from ..memory import MemoryPlan
+from ..runtime import Progress
+from .base import Recommender
+from .edlae import activity_factors, edlae_penalty, prior_offsets, weigh_users
+from .itemitem import Weighting, check_choice, check_number, select_best
+
+# Entries of the band of G computed at a time (float32: 16 MiB).
+_BAND_ENTRIES = 1 << 22
+# Entries of the stack of K x K float64 systems each thread solves at a time (at most 16 MiB).
+_SOLVE_ENTRIES = 1 << 21
+# Users scored at a time.
+_SCORE_BLOCK = 256
+
+
+class SparseEDLAE(Recommender):
+    """EDLAE restricted to each song's K strongest co-occurring songs: n K weights instead of n^2.
+
+    Parameters
+    ----------
+    links : int
+        K, the songs each song is regressed on (>= 1): B holds n K weights.
+    regularization : float
+        lambda, as a multiple of the mean diagonal of G (> 0).
+    dropout : float
+        The emphasized-denoising dropout rate p, in [0, 1).
+    penalty_exponent : float
+        e >= 0: the denoising penalty of a song grows as (its weighted
+        plays)**e.
+    user_exponent : float
+        A user with n songs weighs n**-user_exponent in G.
+    popularity_exponent : float
+        beta >= 0: scores are divided by (1 + listeners of the song)**beta.
+    neighbour_weight : float
+        w >= 0: each song's strongest links in B (its row's ``neighbours``
+        largest entries, normalised to sum to 1) are added back at w times
+        B's mean absolute entry (0: none), as in EDLAE.
+    neighbours : int
+        The links kept per song for ``neighbour_weight`` (>= 1).
+    prior_weight : float
+        t >= 0: every score gets t times the mean user's residual score added.
+    activity_exponent : float
+        d: a user with n songs has scores divided by (1 + listeners of the
+        song)**(d log(n / n_0)), n_0 the mean.
+    weighting : {"binary", "log", "count"}
+        How a play count becomes an entry of X: 1 (binary), 1 + log(1 + count) (log), or the count.
+    num_threads : int
+        Threads for the kernels and BLAS (0: every core).
+    """
+
+    summary = "EDLAE on each song's K strongest co-occurring songs: memory n K, for catalogues too large for n x n"
+    default_grid = {"links": [100, 200, 400], "regularization": [2.0, 4.0, 8.0]}
+
+    def __init__(
+        self,
+        links: int = 200,
+        regularization: float = 4.0,
+        dropout: float = 0.85,
+        penalty_exponent: float = 0.75,
+        user_exponent: float = 0.4,
+        popularity_exponent: float = 0.2,
+        neighbour_weight: float = 0.03,
+        neighbours: int = 10,
+        prior_weight: float = 1.0,
+        activity_exponent: float = 0.05,
+        weighting: Weighting = "binary",
+        num_threads: int = 0,
+    ) -> None:
+        self.links = links
+        self.regularization = regularization
+        self.dropout = dropout
+        self.penalty_exponent = penalty_exponent
+        self.user_exponent = user_exponent
+        self.popularity_exponent = popularity_exponent
+        self.neighbour_weight = neighbour_weight
+        self.neighbours = neighbours
+        self.prior_weight = prior_weight
+        self.activity_exponent = activity_exponent
+        self.weighting = weighting
+        self.num_threads = num_threads
+
+    def _check_params(self):
+        check_choice("weighting", self.weighting, WEIGHTINGS)
+        for name in ("links", "neighbours"):
+            check_number(name, getattr(self, name), "a positive integer", lambda v: v >= 1, integer=True)
+        check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
+        check_number("dropout", self.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        for name in ("penalty_exponent", "popularity_exponent", "neighbour_weight", "prior_weight"):
+            check_number(name, getattr(self, name), "a finite number >= 0", lambda v: v >= 0)
+        for name in ("user_exponent", "activity_exponent"):
+            check_number(name, getattr(self, name), "a finite number", lambda v: True)
+
+    # --- fitting -------------------------------------------------------------------------------
+
+    def _fit(self, user_items):
+        n = user_items.shape[1]
+        K = int(min(self.links, max(n - 1, 1)))
+        X = weigh(user_items, self.weighting)
+        weighted = weigh_users(X, self.user_exponent) if self.user_exponent else X
+        columns, values, diagonal = strongest_links(weighted, K)
+        penalty = edlae_penalty(diagonal, self.regularization, self.dropout, self.penalty_exponent)
+        popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
+        column_scale = (1.0 + popularity) ** -self.popularity_exponent
+        weights = solve_columns(columns, values, diagonal + penalty, column_scale)
+        add_sparse_neighbours(weights, float(self.neighbour_weight), int(self.neighbours))
+        counts = np.diff(X.indptr)
+        self.item_popularity_ = popularity.astype(np.float32)
+        self.weight_indptr_, self.weight_indices_, self.weight_data_ = weights.indptr, weights.indices, weights.data
+        self.item_offsets_ = prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight)
+        self.reference_plays_ = np.array([counts[counts > 0].mean() if X.nnz else 1.0], np.float64)
+
+    def is_fitted(self):
+        return hasattr(self, "weight_data_")
+
+    @property
+    def item_weights(self) -> sp.csr_array:
+        """B as a (n, n) CSR array: row s holds what playing song s adds to the other songs' scores."""
+        n = self.n_items
+        return sp.csr_array((self.weight_data_, self.weight_indices_, self.weight_indptr_), shape=(n, n))
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def _recommend(self, user_items, k, filter_seen, candidates):
+        X = weigh(user_items, self.weighting)
+        B = self.item_weights
+        n_plays = np.diff(X.indptr)
+        adjustment = None
+        if self.prior_weight or self.activity_exponent:
+            factors, factor_rows = activity_factors(n_plays, self.reference_plays_[0], self.item_popularity_,
+                                                    self.activity_exponent)
+            adjustment = (self.item_offsets_, factors, factor_rows)
+        indices = np.empty((X.shape[0], k), np.int32)
+        scores = np.empty((X.shape[0], k), np.float32)
+        progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
+        for a in range(0, X.shape[0], _SCORE_BLOCK):
+            b = min(X.shape[0], a + _SCORE_BLOCK)
+            rows = X[a:b]
+            block = np.ascontiguousarray((rows @ B).toarray(), np.float32)
+            if adjustment is not None:
+                offsets, factors, factor_rows = adjustment
+                block += offsets
+                block *= factors[factor_rows[a:b]]
+            cold = np.flatnonzero(n_plays[a:b] == 0)
+            if cold.size:
+                block[cold] = self.item_popularity_
+            indptr = rows.indptr.astype(np.int64) - rows.indptr[0]
+            select_best(block, indptr, rows.indices.astype(np.int32), filter_seen, candidates, indices[a:b], scores[a:b])
+            progress.advance(b - a)
+        progress.finish()
+        return indices, scores
+
+    def _similar_items(self, items, k):
+        rows = np.ascontiguousarray(self.item_weights[items].toarray(), np.float32)
+        indices = np.empty((items.size, k), np.int32)
+        scores = np.empty((items.size, k), np.float32)
+        itself = np.arange(items.size + 1, dtype=np.int64)
+        select_best(rows, itself, items.astype(np.int32), True, None, indices, scores)
+        return indices, scores
+
+    def memory_plan(self, n_users, n_items, nnz, *, answered=None, k=100):
+        n = n_items
+        K = min(self.links, max(n - 1, 1))
+        n_answered = n_users if answered is None else answered[0]
+        band_rows = max(1, _BAND_ENTRIES // max(n, 1))
+        plan = MemoryPlan(n)
+        plan.fit["the working copies of the plays"] = 44 * nnz + 16 * (n_users + n)
+        plan.fit["a band of G"] = 4 * min(band_rows, n) * n
+        plan.fit["the strongest links, sorted copies, the solutions"] = 40 * n * K
+        threads = parallel.get_num_threads()
+        plan.fit["the threads' stacks of K x K systems"] = 8 * threads * solve_block(K, -(-n // threads)) * K * K
+        plan.fit["B, sparse"] = 12 * n * K
+        plan.recommend["B, sparse"] = 12 * n * K
+        plan.recommend["score blocks"] = 2 * 4 * _SCORE_BLOCK * n
+        plan.recommend["the plays of the users answered"] = 16 * nnz
+        plan.recommend["the (users, k) indices and scores"] = 8 * n_answered * min(k, n)
+        return plan
+
+
+def strongest_links(X, K):
+    """Each song's K strongest co-occurring songs, without holding X^T X: ``(columns, values, diagonal)``.
+
+    ``columns`` (n, K) int32 and ``values`` (n, K) float32: row j holds
+    the songs t != j with the K largest G[j, t] (ties to the lower index;
+    K <= n - 1, so every row is full, zeros included) and those entries;
+    ``diagonal`` (n,) float64 is diag G. G = X^T X is computed a band of
+    rows at a time, each thread a stride of the band's rows.
+    """
+    from ..kernels.linalg import accumulate_gram
+    from ..kernels.topk import select_topk_unseen
+
+    n = X.shape[1]
+    csc = sp.csc_array(X)
+    col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
+    indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
+    columns = np.empty((n, K), np.int32)
+    values = np.empty((n, K), np.float32)
+    diagonal = np.empty(n, np.float64)
+    band_rows = max(1, _BAND_ENTRIES // max(n, 1))
+    band = np.empty((min(band_rows, n), n), np.float32)
+    step = parallel.get_num_threads()
+    progress = Progress(n, lambda done, total: f"co-occurrences of {done:,} of {total:,} songs")
+    for lo in range(0, n, band_rows):
+        hi = min(n, lo + band_rows)
+        rows = band[: hi - lo]
+        rows[...] = 0
+        parallel.run_tasks(
+            accumulate_gram,
+            [(col_indptr[lo : hi + 1], col_indices, csc.data, indptr, indices, X.data, rows, first, step, False)
+             for first in range(step)],
+        )
+        songs = np.arange(lo, hi, dtype=np.int32)
+        diagonal[lo:hi] = rows[np.arange(hi - lo), songs]
+        parallel.run_tasks(
+            lambda a, b: select_topk_unseen(
+                rows[a:b], np.arange(b - a + 1, dtype=np.int64), songs[a:b], columns[lo + a : lo + b], values[lo + a : lo + b]
+            ),
+            parallel.split(hi - lo, step),
+        )
+        progress.advance(hi - lo)
+    progress.finish()
+    return columns, values, diagonal
+
+
+def add_sparse_neighbours(weights, weight, neighbours):
+    """EDLAE's kNN addition on a sparse B (CSR, in place): each row's ``neighbours`` largest entries, normalised, added back.
+
+    As ``edlae.add_neighbours``: negative entries count as 0, a row
+    without a positive entry is left alone, and the addition is scaled so
+    that its mean entry is ``weight`` times B's mean |entry| over all
+    n x n entries. Ties go to the lower column.
+    """
+    n = weights.shape[0]
+    if not weight or weights.nnz == 0:
+        return weights
+    rows = np.repeat(np.arange(n), np.diff(weights.indptr))
+    order = np.lexsort((weights.indices, -weights.data, rows))  # by row, largest first, then lower column
+    rank = np.arange(order.size) - weights.indptr[rows[order]]
+    top = order[rank < neighbours]
+    kept = np.maximum(weights.data[top].astype(np.float64), 0)
+    sums = np.bincount(rows[top], kept, minlength=n)
+    used = int(np.count_nonzero(sums > 0))
+    if not used:
+        return weights
+    mean_abs = np.abs(weights.data).sum(dtype=np.float64) / (float(n) * n)
+    scale = weight * mean_abs * float(n) * n / used
+    share = np.divide(kept, sums[rows[top]], out=np.zeros_like(kept), where=sums[rows[top]] > 0)
+    weights.data[top] += (scale * share).astype(weights.data.dtype)
+    return weights
+
+
+def solve_block(K, songs):
+    """Songs a thread gathers and solves at a time, out of its ``songs``: a stack of at most ``_SOLVE_ENTRIES`` entries."""
+    return max(1, min(songs, _SOLVE_ENTRIES // (K * K)))
+
+
+def solve_columns(columns, values, diagonal, column_scale):
+    """B as a (n, n) CSR array by rows: B[S_j, j] = s_j (G[S_j, S_j] + Lambda[S_j])^-1 G[S_j, j] for every song j.
+
+    ``columns``/``values`` are the strongest links (``strongest_links``),
+    ``diagonal`` is diag(G) + Lambda. G[S_j, S_j] holds the entries that
+    either of their two songs kept among its links, 0 elsewhere. Each
+    thread gathers and solves (LAPACK's posv, one BLAS thread) its own
+    songs.
+    """
+    from scipy.linalg import lapack
+    from threadpoolctl import threadpool_limits
+
+    from ..kernels.sparse import gather_links
+
+    n, K = columns.shape
+    link_vals = values.astype(np.float64)
+    out_values = np.empty((n, K), np.float64)
+    step = parallel.get_num_threads()
+    block = solve_block(K, -(-n // step))
+    progress = Progress(n, lambda done, total: f"solved {done:,} of {total:,} songs")
+
+    def solve(lo, hi):
+        position = np.full(n, -1, np.int32)
+        A = np.zeros((block, K, K))
+        for a in range(lo, hi, block):
+            b = min(hi, a + block)
+            systems = A[: b - a]
+            systems[...] = 0
+            gather_links(columns, link_vals, columns[a:b], position, systems, 0, b - a)
+            systems.reshape(b - a, K * K)[:, :: K + 1] = diagonal[columns[a:b]]
+            for r in range(b - a):
+                _, solution, info = lapack.dposv(systems[r], link_vals[a + r], lower=1, overwrite_a=1)
+                if info != 0:
+                    raise NotPositiveDefiniteError(
+                        f"the regression of song {a + r} on its links is not positive definite (LAPACK info {info}); "
+                        "raise the regularization"
+                    )
+                out_values[a + r] = solution * column_scale[a + r]
+            progress.advance(b - a)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        parallel.run_tasks(solve, parallel.split(n, step))
+    progress.finish()
+    # Column j's weights sit in rows S_j: transpose them into rows of B (what song s adds to song j).
+    song_of = np.repeat(np.arange(n, dtype=np.int32), K)
+    B = sp.coo_array((out_values.reshape(-1), (columns.reshape(-1), song_of)), shape=(n, n)).tocsr()
+    B.eliminate_zeros()
+    B.data = B.data.astype(np.float32)
+    B.indptr, B.indices = B.indptr.astype(np.int64), B.indices.astype(np.int32)
+    return B
