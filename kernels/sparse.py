@@ -30,3 +30,19 @@ def gather_links(link_cols, link_vals, songs, position, out, lo, hi):
                     out[r, l, i] = value
         for l in range(width):
             position[songs[r, l]] = -1
+
+
+@kernel
+def multiply_sparse_sparse(indptr, indices, data, b_indptr, b_indices, b_data, out):
+    """``out = X @ B`` for CSR X and CSR B: each row of X adds up the sparse rows of B it names.
+
+    # Assumes: indptr[0] == 0; B (n_items, m) CSR; out (n_rows, m) float32, C-contiguous.
+    """
+    for r in range(out.shape[0]):
+        row = out[r]
+        row[:] = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            i = indices[p]
+            w = data[p]
+            for q in range(b_indptr[i], b_indptr[i + 1]):
+                row[b_indices[q]] += w * b_data[q]

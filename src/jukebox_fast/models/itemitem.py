@@ -123,27 +123,15 @@ class ItemItemRecommender(Recommender):
         return kept[1], kept[2]
 
     def _recommend(self, user_items, k, filter_seen, candidates):
+        from ..kernels.linalg import multiply_sparse_dense
+
         X = weigh(user_items, self.weighting)
-        X_indptr, X_indices = X.indptr.astype(np.int64), X.indices.astype(np.int32, copy=False)
-        indices = np.empty((X.shape[0], k), np.int32)
-        scores = np.empty(indices.shape, np.float32)
-        n_threads = parallel.get_num_threads()
-        block_rows = max(8, BLOCK_BYTES // (4 * self.n_items))
-        ensure_memory(4 * n_threads * block_rows * self.n_items, "scoring", "use fewer threads")
-        adjustment = self._score_adjustment(np.diff(X_indptr))
-        weights = self.scoring_weights()
-        shares = parallel.split_by_work(X_indptr, n_threads)
-        progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
-        parallel.run_tasks(
-            self._recommend_rows,
-            [
-                (X_indptr, X_indices, X.data, weights, lo, hi, block_rows, filter_seen, candidates, indices, scores,
-                 adjustment, progress)
-                for lo, hi in shares
-            ],
+        adjustment = self._score_adjustment(np.diff(X.indptr))
+        weight_rows, weight_scales = self.scoring_weights()
+        return score_by_blocks(
+            X, lambda indptr, cols, data, out: multiply_sparse_dense(indptr, cols, data, weight_rows, out, weight_scales),
+            adjustment, self.item_popularity_, k, filter_seen, candidates,
         )
-        progress.finish()
-        return indices, scores
 
     def _score_adjustment(self, n_plays):
         """None, or ``(offsets, factors, factor_rows)``: row u's scores become ``(X_u B + offsets) * factors[factor_rows[u]]``.
@@ -152,30 +140,6 @@ class ItemItemRecommender(Recommender):
         whose scores are just X B keep this default.
         """
         return None
-
-    def _recommend_rows(
-        self, X_indptr, X_indices, X_data, weights, lo, hi, block_rows, filter_seen, candidates, indices, scores,
-        adjustment, progress,
-    ):
-        """Score rows lo..hi-1 a block at a time and keep each row's top k; one thread's share."""
-        from ..kernels.linalg import multiply_sparse_dense, shift_scale_rows
-
-        weight_rows, weight_scales = weights
-        block = np.empty((min(block_rows, hi - lo), self.n_items), np.float32)
-        for a in range(lo, hi, block_rows):
-            b = min(hi, a + block_rows)
-            indptr = X_indptr[a : b + 1] - X_indptr[a]
-            cols = X_indices[X_indptr[a] : X_indptr[b]]
-            view = block[: b - a]
-            multiply_sparse_dense(indptr, cols, X_data[X_indptr[a] : X_indptr[b]], weight_rows, view, weight_scales)
-            if adjustment is not None:
-                offsets, factors, factor_rows = adjustment
-                shift_scale_rows(view, offsets, factors, factor_rows[a:b])
-            cold = np.flatnonzero(indptr[1:] == indptr[:-1])
-            if cold.size:  # no plays, nothing personal: rank by popularity
-                view[cold] = self.item_popularity_
-            select_best(view, indptr, cols, filter_seen, candidates, indices[a:b], scores[a:b])
-            progress.advance(b - a)
 
     def _similar_items(self, items, k):
         """Row i of B: how much playing item i adds to each other item's score."""
@@ -188,6 +152,50 @@ class ItemItemRecommender(Recommender):
             rows = np.ascontiguousarray(B[items[lo:hi]])
             select_best(rows, itself[: hi - lo + 1], items[lo:hi].astype(np.int32), True, None, indices[lo:hi], scores[lo:hi])
         return indices, scores
+
+
+def score_by_blocks(X, multiply, adjustment, popularity, k, filter_seen, candidates):
+    """The k best items of every row of the weighted plays X: ``(indices, scores)``, (n_rows, k) each.
+
+    Each thread takes a share of the rows holding an equal share of the
+    plays and, a cache-sized block of rows at a time, fills the block's
+    scores with ``multiply(indptr, cols, data, out)`` (X's block times B,
+    however B is held), applies ``adjustment`` (None, or ``(offsets,
+    factors, factor_rows)``: ``(scores + offsets) * factors[factor_rows]``),
+    ranks rows without plays by ``popularity`` and keeps the best
+    (``select_best``).
+    """
+    from ..kernels.linalg import shift_scale_rows
+
+    n_items = popularity.shape[0]
+    X_indptr, X_indices = X.indptr.astype(np.int64), X.indices.astype(np.int32, copy=False)
+    indices = np.empty((X.shape[0], k), np.int32)
+    scores = np.empty((X.shape[0], k), np.float32)
+    n_threads = parallel.get_num_threads()
+    block_rows = max(8, BLOCK_BYTES // (4 * n_items))
+    ensure_memory(4 * n_threads * block_rows * n_items, "scoring", "use fewer threads")
+    progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
+
+    def score_rows(lo, hi):
+        block = np.empty((min(block_rows, hi - lo), n_items), np.float32)
+        for a in range(lo, hi, block_rows):
+            b = min(hi, a + block_rows)
+            indptr = X_indptr[a : b + 1] - X_indptr[a]
+            cols = X_indices[X_indptr[a] : X_indptr[b]]
+            view = block[: b - a]
+            multiply(indptr, cols, X.data[X_indptr[a] : X_indptr[b]], view)
+            if adjustment is not None:
+                offsets, factors, factor_rows = adjustment
+                shift_scale_rows(view, offsets, factors, factor_rows[a:b])
+            cold = np.flatnonzero(indptr[1:] == indptr[:-1])
+            if cold.size:  # no plays, nothing personal: rank by popularity
+                view[cold] = popularity
+            select_best(view, indptr, cols, filter_seen, candidates, indices[a:b], scores[a:b])
+            progress.advance(b - a)
+
+    parallel.run_tasks(score_rows, parallel.split_by_work(X_indptr, n_threads))
+    progress.finish()
+    return indices, scores
 
 
 def select_best(block, indptr, cols, filter_seen, candidates, out_indices, out_scores):

@@ -25,18 +25,16 @@ import scipy.sparse as sp
 from .. import _parallel as parallel
 from ..data import WEIGHTINGS, weigh
 from ..errors import NotPositiveDefiniteError
-from ..memory import MemoryPlan
+from ..memory import BLOCK_BYTES, MemoryPlan
 from ..runtime import Progress
 from .base import Recommender
 from .edlae import activity_factors, edlae_penalty, prior_offsets, weigh_users
-from .itemitem import Weighting, check_choice, check_number, select_best
+from .itemitem import Weighting, check_choice, check_number, score_by_blocks, select_best
 
 # Entries of the band of G computed at a time (float32: 16 MiB).
 _BAND_ENTRIES = 1 << 22
 # Entries of the stack of K x K float64 systems each thread solves at a time (at most 16 MiB).
 _SOLVE_ENTRIES = 1 << 21
-# Users scored at a time.
-_SCORE_BLOCK = 256
 
 
 class SparseEDLAE(Recommender):
@@ -147,33 +145,20 @@ class SparseEDLAE(Recommender):
     # --- scoring -------------------------------------------------------------------------------
 
     def _recommend(self, user_items, k, filter_seen, candidates):
+        from ..kernels.sparse import multiply_sparse_sparse
+
         X = weigh(user_items, self.weighting)
-        B = self.item_weights
-        n_plays = np.diff(X.indptr)
         adjustment = None
         if self.prior_weight or self.activity_exponent:
-            factors, factor_rows = activity_factors(n_plays, self.reference_plays_[0], self.item_popularity_,
-                                                    self.activity_exponent)
+            factors, factor_rows = activity_factors(
+                np.diff(X.indptr), self.reference_plays_[0], self.item_popularity_, self.activity_exponent
+            )
             adjustment = (self.item_offsets_, factors, factor_rows)
-        indices = np.empty((X.shape[0], k), np.int32)
-        scores = np.empty((X.shape[0], k), np.float32)
-        progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
-        for a in range(0, X.shape[0], _SCORE_BLOCK):
-            b = min(X.shape[0], a + _SCORE_BLOCK)
-            rows = X[a:b]
-            block = np.ascontiguousarray((rows @ B).toarray(), np.float32)
-            if adjustment is not None:
-                offsets, factors, factor_rows = adjustment
-                block += offsets
-                block *= factors[factor_rows[a:b]]
-            cold = np.flatnonzero(n_plays[a:b] == 0)
-            if cold.size:
-                block[cold] = self.item_popularity_
-            indptr = rows.indptr.astype(np.int64) - rows.indptr[0]
-            select_best(block, indptr, rows.indices.astype(np.int32), filter_seen, candidates, indices[a:b], scores[a:b])
-            progress.advance(b - a)
-        progress.finish()
-        return indices, scores
+        b_indptr, b_indices, b_data = self.weight_indptr_, self.weight_indices_, self.weight_data_
+        return score_by_blocks(
+            X, lambda indptr, cols, data, out: multiply_sparse_sparse(indptr, cols, data, b_indptr, b_indices, b_data, out),
+            adjustment, self.item_popularity_, k, filter_seen, candidates,
+        )
 
     def _similar_items(self, items, k):
         rows = np.ascontiguousarray(self.item_weights[items].toarray(), np.float32)
@@ -196,7 +181,7 @@ class SparseEDLAE(Recommender):
         plan.fit["the threads' stacks of K x K systems"] = 8 * threads * solve_block(K, -(-n // threads)) * K * K
         plan.fit["B, sparse"] = 12 * n * K
         plan.recommend["B, sparse"] = 12 * n * K
-        plan.recommend["score blocks"] = 2 * 4 * _SCORE_BLOCK * n
+        plan.recommend["score blocks"] = 4 * parallel.get_num_threads() * max(8, BLOCK_BYTES // (4 * max(n, 1))) * n
         plan.recommend["the plays of the users answered"] = 16 * nnz
         plan.recommend["the (users, k) indices and scores"] = 8 * n_answered * min(k, n)
         return plan
