@@ -44,6 +44,11 @@ class SparseEDLAE(Recommender):
     ----------
     links : int
         K, the songs each song is regressed on (>= 1): B holds n K weights.
+    link_exponent : float
+        a in [0, 1]: song j's links are the songs t with the largest
+        G[j, t] / G[t, t]**a (0: the most co-occurring; above 0 a popular
+        song needs more co-occurrences to be a link, which keeps popular
+        songs out of most songs' links and scoring fast).
     regularization : float
         lambda, as a multiple of the mean diagonal of G (> 0).
     dropout : float
@@ -78,6 +83,7 @@ class SparseEDLAE(Recommender):
     def __init__(
         self,
         links: int = 200,
+        link_exponent: float = 0.0,
         regularization: float = 4.0,
         dropout: float = 0.85,
         penalty_exponent: float = 0.75,
@@ -91,6 +97,7 @@ class SparseEDLAE(Recommender):
         num_threads: int = 0,
     ) -> None:
         self.links = links
+        self.link_exponent = link_exponent
         self.regularization = regularization
         self.dropout = dropout
         self.penalty_exponent = penalty_exponent
@@ -109,6 +116,7 @@ class SparseEDLAE(Recommender):
             check_number(name, getattr(self, name), "a positive integer", lambda v: v >= 1, integer=True)
         check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
         check_number("dropout", self.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        check_number("link_exponent", self.link_exponent, "a number in [0, 1]", lambda v: 0 <= v <= 1)
         for name in ("penalty_exponent", "popularity_exponent", "neighbour_weight", "prior_weight"):
             check_number(name, getattr(self, name), "a finite number >= 0", lambda v: v >= 0)
         for name in ("user_exponent", "activity_exponent"):
@@ -121,7 +129,7 @@ class SparseEDLAE(Recommender):
         K = int(min(self.links, max(n - 1, 1)))
         X = weigh(user_items, self.weighting)
         weighted = weigh_users(X, self.user_exponent) if self.user_exponent else X
-        columns, values, diagonal = strongest_links(weighted, K)
+        columns, values, diagonal = strongest_links(weighted, K, float(self.link_exponent))
         penalty = edlae_penalty(diagonal, self.regularization, self.dropout, self.penalty_exponent)
         popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
         column_scale = (1.0 + popularity) ** -self.popularity_exponent
@@ -187,14 +195,17 @@ class SparseEDLAE(Recommender):
         return plan
 
 
-def strongest_links(X, K):
+def strongest_links(X, K, exponent=0.0):
     """Each song's K strongest co-occurring songs, without holding X^T X: ``(columns, values, diagonal)``.
 
     ``columns`` (n, K) int32 and ``values`` (n, K) float32: row j holds
     the songs t != j with the K largest G[j, t] (ties to the lower index;
     K <= n - 1, so every row is full, zeros included) and those entries;
     ``diagonal`` (n,) float64 is diag G. G = X^T X is computed a band of
-    rows at a time, each thread a stride of the band's rows.
+    rows at a time, each thread a stride of the band's rows. With an
+    ``exponent`` a, the links are the largest G[j, t] / G[t, t]**a (a
+    popular song t needs more co-occurrences to be one of j's links);
+    ``values`` are still G's.
     """
     from ..kernels.linalg import accumulate_gram
     from ..kernels.topk import select_topk_unseen
@@ -209,6 +220,10 @@ def strongest_links(X, K):
     band_rows = max(1, _BAND_ENTRIES // max(n, 1))
     band = np.empty((min(band_rows, n), n), np.float32)
     step = parallel.get_num_threads()
+    scale = None
+    if exponent:
+        own = np.bincount(X.indices, X.data.astype(np.float64) ** 2, minlength=n)
+        scale = np.where(own > 0, np.maximum(own, 1e-30) ** -exponent, 1.0).astype(np.float32)
     progress = Progress(n, lambda done, total: f"co-occurrences of {done:,} of {total:,} songs")
     for lo in range(0, n, band_rows):
         hi = min(n, lo + band_rows)
@@ -221,6 +236,8 @@ def strongest_links(X, K):
         )
         songs = np.arange(lo, hi, dtype=np.int32)
         diagonal[lo:hi] = rows[np.arange(hi - lo), songs]
+        if scale is not None:
+            rows *= scale
         parallel.run_tasks(
             lambda a, b: select_topk_unseen(
                 rows[a:b], np.arange(b - a + 1, dtype=np.int64), songs[a:b], columns[lo + a : lo + b], values[lo + a : lo + b]
@@ -229,6 +246,8 @@ def strongest_links(X, K):
         )
         progress.advance(hi - lo)
     progress.finish()
+    if scale is not None:
+        values /= scale[columns]
     return columns, values, diagonal
 
 
