@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from jukebox_fast import ndcg, read_listens, read_user_ids, select_rows
-from jukebox_fast.models import EASE, EDLAE, Popularity
+from jukebox_fast.models import EASE, EDLAE, Popularity, SparseEDLAE
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "jukebox"
 
@@ -56,6 +56,10 @@ MODELS = {
     "edlae + B's own kNN (w .03, 10 neighbours)": lambda: EDLAE(**BEFORE, **{**PLAIN, "neighbour_weight": 0.03}),
     "edlae + B's own kNN + prior + debiasing by activity": lambda: EDLAE(**BEFORE),
     "edlae p .85, user weights n^-.4 + B's own kNN + prior + debiasing by activity (run's default)": lambda: EDLAE(),
+    "sparse, 100 links a song": lambda: SparseEDLAE(links=100),
+    "sparse, 200 links a song (its default)": lambda: SparseEDLAE(),
+    "sparse, 400 links a song": lambda: SparseEDLAE(links=400),
+    "sparse, 200 links a song, chosen by raw co-occurrence": lambda: SparseEDLAE(link_exponent=0.0),
 }
 
 

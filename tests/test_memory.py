@@ -80,7 +80,7 @@ def large(tmp_path_factory):
 def test_a_catalogue_over_the_address_space_limit_is_refused_by_the_plan_then_runs_with_the_songs_it_names(large):
     listens, users, limit = large
     out = listens.parent / "recs.txt"
-    refused = command("run", listens, users, "-q", "-o", out, limit=limit)
+    refused = command("run", listens, users, "-q", "-o", out, "--model", "edlae", limit=limit)
     assert refused.returncode == 2, refused.stderr
     [line] = errors_of(refused)
     # The plan's refusal, before the fit: not a failed allocation.
@@ -90,9 +90,21 @@ def test_a_catalogue_over_the_address_space_limit_is_refused_by_the_plan_then_ru
     assert 2000 <= fits < 12000
     assert not out.exists()
 
-    ran = command("run", listens, users, "-q", "-o", out, "--max-songs", fits, limit=limit)
+    ran = command("run", listens, users, "-q", "-o", out, "--model", "edlae", "--max-songs", fits, limit=limit)
     assert ran.returncode == 0, ran.stderr
     assert errors_of(ran) == []
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(users.read_text().split()) and all(len(line.split()) == 101 for line in lines)
+    assert peak_of(ran) < limit
+
+
+def test_without_a_chosen_model_a_catalogue_too_large_for_the_dense_one_gets_the_sparse_one(large):
+    listens, users, limit = large
+    out = listens.parent / "sparse.txt"
+    ran = command("run", listens, users, "-o", out, limit=limit)
+    assert ran.returncode == 0, ran.stderr
+    warned = [line for line in ran.stderr.splitlines() if line.startswith("jukebox_fast: warning:")]
+    assert len(warned) == 1 and "EDLAE on 12,000 songs needs about" in warned[0] and "fitting SparseEDLAE" in warned[0]
     lines = out.read_text().splitlines()
     assert len(lines) == len(users.read_text().split()) and all(len(line.split()) == 101 for line in lines)
     assert peak_of(ran) < limit

@@ -26,7 +26,7 @@ from .. import _parallel as parallel
 from ..data import WEIGHTINGS, weigh
 from ..errors import NotPositiveDefiniteError
 from ..memory import BLOCK_BYTES, MemoryPlan
-from ..runtime import Progress
+from ..runtime import Progress, logger
 from .base import Recommender
 from .edlae import activity_factors, edlae_penalty, prior_offsets, weigh_users
 from .itemitem import Weighting, check_choice, check_number, score_by_blocks, select_best
@@ -78,12 +78,12 @@ class SparseEDLAE(Recommender):
     """
 
     summary = "EDLAE on each song's K strongest co-occurring songs: memory n K, for catalogues too large for n x n"
-    default_grid = {"links": [100, 200, 400], "regularization": [2.0, 4.0, 8.0]}
+    default_grid = {"links": [100, 200, 400], "link_exponent": [0.0, 0.5]}
 
     def __init__(
         self,
         links: int = 200,
-        link_exponent: float = 0.0,
+        link_exponent: float = 0.5,
         regularization: float = 4.0,
         dropout: float = 0.85,
         penalty_exponent: float = 0.75,
@@ -314,18 +314,25 @@ def solve_columns(columns, values, diagonal, column_scale):
             gather_links(columns, link_vals, columns[a:b], position, systems, 0, b - a)
             systems.reshape(b - a, K * K)[:, :: K + 1] = diagonal[columns[a:b]]
             for r in range(b - a):
-                _, solution, info = lapack.dposv(systems[r], link_vals[a + r], lower=1, overwrite_a=1)
-                if info != 0:
-                    raise NotPositiveDefiniteError(
-                        f"the regression of song {a + r} on its links is not positive definite (LAPACK info {info}); "
-                        "raise the regularization"
-                    )
+                system = systems[r]
+                _, solution, info = lapack.dposv(system, link_vals[a + r], lower=1)
+                if info > 0:  # the links' dropped entries made it indefinite: LU with pivoting (posv left it intact)
+                    indefinite[0] += 1
+                    _, _, solution, info = lapack.dgesv(system, link_vals[a + r])
+                    if info != 0:
+                        raise NotPositiveDefiniteError(
+                            f"the regression of song {a + r} on its links is singular (LAPACK info {info}); "
+                            "raise the regularization"
+                        )
                 out_values[a + r] = solution * column_scale[a + r]
             progress.advance(b - a)
 
+    indefinite = [0]
     with threadpool_limits(limits=1, user_api="blas"):
         parallel.run_tasks(solve, parallel.split(n, step))
     progress.finish()
+    if indefinite[0]:
+        logger.debug(f"sparse model: {indefinite[0]:,} of {n:,} songs' systems were indefinite (dropped links); solved by LU")
     # Column j's weights sit in rows S_j: transpose them into rows of B (what song s adds to song j).
     song_of = np.repeat(np.arange(n, dtype=np.int32), K)
     B = sp.coo_array((out_values.reshape(-1), (columns.reshape(-1), song_of)), shape=(n, n)).tocsr()
