@@ -1,4 +1,6 @@
-"""The gather of the sparse model: each song's neighbours' links among themselves."""
+"""The kernels of the sparse model: each song's strongest links, their links among themselves, sparse scoring."""
+
+import numpy as np
 
 from . import kernel
 
@@ -46,3 +48,58 @@ def multiply_sparse_sparse(indptr, indices, data, b_indptr, b_indices, b_data, o
             w = data[p]
             for q in range(b_indptr[i], b_indptr[i + 1]):
                 row[b_indices[q]] += w * b_data[q]
+
+
+@kernel
+def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, data, scale, first, stop, step, acc,
+                           touched, others, ranked, columns, values, diagonal):
+    """Row j of G = X^T X, for j = first, first + step, ... below stop: its K strongest entries off the diagonal, and G[j, j].
+
+    The row is summed in ``acc`` over the users of song j (their rows of
+    X), only where it is not 0 (the songs in ``touched``), and cleared
+    after: the work is that of the products, not n per row. The entries
+    are ranked by G[j, t] * scale[t], largest first, ties to the lower t;
+    when fewer than K are not 0, the row is filled with the lowest t whose
+    entry is 0 (t != j). ``columns[j]`` and ``values[j]`` get the songs and
+    G[j, t]; ``diagonal[j]`` gets G[j, j].
+
+    # Assumes: X as CSC (col_*) and CSR (sorted rows) with positive data; scale (n,) > 0; acc (n,) float32 zeros;
+    # touched, others (n,) int64 and ranked (n,) float32 scratch; columns (n, K) int32, values (n, K) float32,
+    # K <= n - 1.
+    """
+    K = columns.shape[1]
+    for j in range(first, stop, step):
+        m = 0
+        for p in range(col_indptr[j], col_indptr[j + 1]):
+            u = col_indices[p]
+            w = col_data[p]
+            for q in range(indptr[u], indptr[u + 1]):
+                t = indices[q]
+                if acc[t] == 0:
+                    touched[m] = t
+                    m += 1
+                acc[t] += w * data[q]
+        diagonal[j] = acc[j]
+        touched[:m].sort()  # by index, so that the stable sort below breaks ties to the lower one
+        c = 0
+        for i in range(m):
+            t = touched[i]
+            if t != j:
+                others[c] = t
+                ranked[c] = -(acc[t] * scale[t])
+                c += 1
+        order = np.argsort(ranked[:c], kind="mergesort")
+        kept = min(c, K)
+        for i in range(kept):
+            t = others[order[i]]
+            columns[j, i] = t
+            values[j, i] = acc[t]
+        t = 0
+        for i in range(kept, K):  # fewer than K co-occurring songs: the lowest others, at 0
+            while t == j or acc[t] != 0:
+                t += 1
+            columns[j, i] = t
+            values[j, i] = 0
+            t += 1
+        for i in range(m):
+            acc[touched[i]] = 0

@@ -31,8 +31,8 @@ from .base import Recommender
 from .edlae import activity_factors, edlae_penalty, prior_offsets, weigh_users
 from .itemitem import Weighting, check_choice, check_number, score_by_blocks, select_best
 
-# Entries of the band of G computed at a time (float32: 16 MiB).
-_BAND_ENTRIES = 1 << 22
+# Songs per thread between two progress reports of the co-occurrences.
+_LINK_CHUNK = 4096
 # Entries of the stack of K x K float64 systems each thread solves at a time (at most 16 MiB).
 _SOLVE_ENTRIES = 1 << 21
 
@@ -180,10 +180,9 @@ class SparseEDLAE(Recommender):
         n = n_items
         K = min(self.links, max(n - 1, 1))
         n_answered = n_users if answered is None else answered[0]
-        band_rows = max(1, _BAND_ENTRIES // max(n, 1))
         plan = MemoryPlan(n)
         plan.fit["the working copies of the plays"] = 44 * nnz + 16 * (n_users + n)
-        plan.fit["a band of G"] = 4 * min(band_rows, n) * n
+        plan.fit["the threads' row of G and its scratch"] = 24 * n * parallel.get_num_threads()
         plan.fit["the strongest links, sorted copies, the solutions"] = 40 * n * K
         threads = parallel.get_num_threads()
         plan.fit["the threads' stacks of K x K systems"] = 8 * threads * solve_block(K, -(-n // threads)) * K * K
@@ -200,55 +199,43 @@ def strongest_links(X, K, exponent=0.0):
 
     ``columns`` (n, K) int32 and ``values`` (n, K) float32: row j holds
     the songs t != j with the K largest G[j, t] (ties to the lower index;
-    K <= n - 1, so every row is full, zeros included) and those entries;
-    ``diagonal`` (n,) float64 is diag G. G = X^T X is computed a band of
-    rows at a time, each thread a stride of the band's rows. With an
-    ``exponent`` a, the links are the largest G[j, t] / G[t, t]**a (a
-    popular song t needs more co-occurrences to be one of j's links);
-    ``values`` are still G's.
+    K <= n - 1, so every row is full: songs that never co-occur with j
+    fill it, at 0) and those entries; ``diagonal`` (n,) float64 is diag G.
+    Each row of G = X^T X is summed where it is not 0 and dropped once its
+    links are kept (``kernels.sparse.select_strongest_links``), each
+    thread a stride of the songs. With an ``exponent`` a, the links are
+    the largest G[j, t] / G[t, t]**a (a popular song t needs more
+    co-occurrences to be one of j's links); ``values`` are still G's.
     """
-    from ..kernels.linalg import accumulate_gram
-    from ..kernels.topk import select_topk_unseen
+    from ..kernels.sparse import select_strongest_links
 
     n = X.shape[1]
     csc = sp.csc_array(X)
     col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
     indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
+    own = np.bincount(X.indices, X.data.astype(np.float64) ** 2, minlength=n)
+    scale = (np.where(own > 0, np.maximum(own, 1e-30) ** -exponent, 1.0) if exponent else np.ones(n)).astype(np.float32)
     columns = np.empty((n, K), np.int32)
     values = np.empty((n, K), np.float32)
-    diagonal = np.empty(n, np.float64)
-    band_rows = max(1, _BAND_ENTRIES // max(n, 1))
-    band = np.empty((min(band_rows, n), n), np.float32)
+    diagonal = np.empty(n, np.float32)
     step = parallel.get_num_threads()
-    scale = None
-    if exponent:
-        own = np.bincount(X.indices, X.data.astype(np.float64) ** 2, minlength=n)
-        scale = np.where(own > 0, np.maximum(own, 1e-30) ** -exponent, 1.0).astype(np.float32)
     progress = Progress(n, lambda done, total: f"co-occurrences of {done:,} of {total:,} songs")
-    for lo in range(0, n, band_rows):
-        hi = min(n, lo + band_rows)
-        rows = band[: hi - lo]
-        rows[...] = 0
-        parallel.run_tasks(
-            accumulate_gram,
-            [(col_indptr[lo : hi + 1], col_indices, csc.data, indptr, indices, X.data, rows, first, step, False)
-             for first in range(step)],
-        )
-        songs = np.arange(lo, hi, dtype=np.int32)
-        diagonal[lo:hi] = rows[np.arange(hi - lo), songs]
-        if scale is not None:
-            rows *= scale
-        parallel.run_tasks(
-            lambda a, b: select_topk_unseen(
-                rows[a:b], np.arange(b - a + 1, dtype=np.int64), songs[a:b], columns[lo + a : lo + b], values[lo + a : lo + b]
-            ),
-            parallel.split(hi - lo, step),
-        )
-        progress.advance(hi - lo)
+
+    def select(first):
+        acc, ranked = np.zeros(n, np.float32), np.empty(n, np.float32)
+        touched, others = np.empty(n, np.int64), np.empty(n, np.int64)
+        # Chunks of the thread's stride, so that progress can be told.
+        for lo in range(0, n, _LINK_CHUNK * step):
+            hi = min(n, lo + _LINK_CHUNK * step)
+            select_strongest_links(
+                col_indptr, col_indices, csc.data, indptr, indices, X.data, scale, lo + first, hi, step,
+                acc, touched, others, ranked, columns, values, diagonal,
+            )
+            progress.advance(len(range(lo + first, hi, step)))
+
+    parallel.run_tasks(select, [(first,) for first in range(step)])
     progress.finish()
-    if scale is not None:
-        values /= scale[columns]
-    return columns, values, diagonal
+    return columns, values, diagonal.astype(np.float64)
 
 
 def add_sparse_neighbours(weights, weight, neighbours):
