@@ -80,7 +80,6 @@ def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, d
                     m += 1
                 acc[t] += w * data[q]
         diagonal[j] = acc[j]
-        touched[:m].sort()  # by index, so that the stable sort below breaks ties to the lower one
         c = 0
         for i in range(m):
             t = touched[i]
@@ -88,12 +87,22 @@ def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, d
                 others[c] = t
                 ranked[c] = -(acc[t] * scale[t])
                 c += 1
-        order = np.argsort(ranked[:c], kind="mergesort")
         kept = min(c, K)
-        for i in range(kept):
-            t = others[order[i]]
-            columns[j, i] = t
-            values[j, i] = acc[t]
+        if kept > 0:
+            # The K-th best value, then the songs at least as good, sorted: O(c), not c log c.
+            bar = np.partition(ranked[:c], kept - 1)[kept - 1]
+            b = 0
+            for i in range(c):
+                if ranked[i] <= bar:
+                    others[b] = others[i]
+                    ranked[b] = ranked[i]
+                    b += 1
+            by_song = np.argsort(others[:b])
+            best = by_song[np.argsort(ranked[:b][by_song], kind="mergesort")]  # ties to the lower song
+            for i in range(kept):
+                t = others[best[i]]
+                columns[j, i] = t
+                values[j, i] = acc[t]
         t = 0
         for i in range(kept, K):  # fewer than K co-occurring songs: the lowest others, at 0
             while t == j or acc[t] != 0:
