@@ -104,7 +104,7 @@ def test_the_walk_covers_every_model_parameter():
 def test_an_option_of_another_model_is_refused(inputs, capsys):
     assert cli.main(["run", "--example", "--model", "ease", "--dropout", "0.5"]) == 2
     assert capsys.readouterr().err == (
-        "jukebox_fast: error: --dropout is an option of --model edlae, not of --model ease\n"
+        "jukebox_fast: error: --dropout is an option of --model edlae, sparse, not of --model ease\n"
     )
 
 
