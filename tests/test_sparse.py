@@ -78,3 +78,13 @@ def test_the_sparse_knn_addition_is_the_dense_one():
     sparse = sp.csr_array(B)
     add_sparse_neighbours(sparse, 0.1, 4)
     np.testing.assert_allclose(sparse.toarray(), dense, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(links=0), "links must be a positive integer"), (dict(links=2.5), "links must be a positive integer"),
+    (dict(link_exponent=1.5), "link_exponent must be a number in"), (dict(dropout=1.0), "dropout must be"),
+    (dict(neighbours=0), "neighbours must be"), (dict(user_exponent=float("nan")), "user_exponent must be"),
+])
+def test_bad_parameters_are_refused_by_fit(params, message):
+    with pytest.raises(ValueError, match=message):
+        SparseEDLAE(**params).fit(plays())

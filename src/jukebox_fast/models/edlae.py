@@ -267,6 +267,18 @@ def solve_weighted_targets(gram, penalty, target_gram, target_weight, column_sca
     return weights
 
 
+def check_edlae_params(model):
+    """Raise ValueError for an EDLAE parameter out of its range, on any model that has these parameters (the sparse one too)."""
+    check_number("regularization", model.regularization, "a positive number", lambda v: v > 0)
+    check_number("dropout", model.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    for name in ("penalty_exponent", "popularity_exponent", "target_weight", "neighbour_weight", "prior_weight"):
+        if hasattr(model, name):
+            check_number(name, getattr(model, name), "a finite number >= 0", lambda v: v >= 0)
+    for name in ("user_exponent", "activity_exponent"):
+        check_number(name, getattr(model, name), "a finite number", lambda v: True)
+    check_number("neighbours", model.neighbours, "a positive integer", lambda v: v >= 1, integer=True)
+
+
 class EDLAE(ItemItemRecommender):
     """Emphasized denoising linear autoencoder, solved in closed form in float32.
 
@@ -350,13 +362,7 @@ class EDLAE(ItemItemRecommender):
 
     def _check_params(self):
         super()._check_params()
-        check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
-        check_number("dropout", self.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
-        for name in ("penalty_exponent", "popularity_exponent", "target_weight", "neighbour_weight", "prior_weight"):
-            check_number(name, getattr(self, name), "a finite number >= 0", lambda v: v >= 0)
-        for name in ("user_exponent", "activity_exponent"):
-            check_number(name, getattr(self, name), "a finite number", lambda v: True)
-        check_number("neighbours", self.neighbours, "a positive integer", lambda v: v >= 1, integer=True)
+        check_edlae_params(self)
 
     def fit_matrices(self) -> int:
         return 2 if self.target_weight else 1

@@ -28,7 +28,7 @@ from ..errors import NotPositiveDefiniteError
 from ..memory import BLOCK_BYTES, MemoryPlan
 from ..runtime import Progress, logger
 from .base import Recommender
-from .edlae import activity_factors, edlae_penalty, prior_offsets, weigh_users
+from .edlae import activity_factors, check_edlae_params, edlae_penalty, prior_offsets, weigh_users
 from .itemitem import Weighting, check_choice, check_number, score_by_blocks, select_best
 
 # Songs per thread between two progress reports of the co-occurrences.
@@ -112,15 +112,9 @@ class SparseEDLAE(Recommender):
 
     def _check_params(self):
         check_choice("weighting", self.weighting, WEIGHTINGS)
-        for name in ("links", "neighbours"):
-            check_number(name, getattr(self, name), "a positive integer", lambda v: v >= 1, integer=True)
-        check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
-        check_number("dropout", self.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        check_edlae_params(self)
+        check_number("links", self.links, "a positive integer", lambda v: v >= 1, integer=True)
         check_number("link_exponent", self.link_exponent, "a number in [0, 1]", lambda v: 0 <= v <= 1)
-        for name in ("penalty_exponent", "popularity_exponent", "neighbour_weight", "prior_weight"):
-            check_number(name, getattr(self, name), "a finite number >= 0", lambda v: v >= 0)
-        for name in ("user_exponent", "activity_exponent"):
-            check_number(name, getattr(self, name), "a finite number", lambda v: True)
 
     # --- fitting -------------------------------------------------------------------------------
 
