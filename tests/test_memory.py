@@ -135,7 +135,7 @@ def test_an_allocation_the_plan_missed_is_one_line_saying_what_failed_and_what_f
 def test_memory_limit_sets_the_budget_and_the_run_keeps_to_it(tmp_path, capsys):
     listens, users = write_log(tmp_path, 12000, n_users=2000)
     out = tmp_path / "recs.txt"
-    status = cli.main(["run", str(listens), str(users), "-q", "-o", str(out), "--memory-limit", "1G"])
+    status = cli.main(["run", str(listens), str(users), "-q", "-o", str(out), "--memory-limit", "1G", "--model", "edlae"])
     line = capsys.readouterr().err.strip()
     assert status == 2
     assert line.startswith("jukebox_fast: error: EDLAE on 12,000 songs (one 12,000 x 12,000 float32 matrix 549.3 MiB, ")
@@ -144,7 +144,7 @@ def test_memory_limit_sets_the_budget_and_the_run_keeps_to_it(tmp_path, capsys):
     assert 2000 <= fits < 12000
 
     # In a fresh process, whose peak is the run's own.
-    ran = command("run", listens, users, "-v", "-o", out, "--max-songs", fits, "--memory-limit", "1G")
+    ran = command("run", listens, users, "-v", "-o", out, "--max-songs", fits, "--memory-limit", "1G", "--model", "edlae")
     assert ran.returncode == 0, ran.stderr
     assert 0 < _resident_peak(ran.stderr) <= 2**30
 

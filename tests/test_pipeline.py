@@ -81,3 +81,7 @@ def test_a_catalogue_too_large_for_the_dense_model_gets_the_fallback(tmp_path):
         text, _ = pipeline.run(tmp_path / "log.txt", tmp_path / "users.txt", EDLAE(), k=5, memory_limit=limit,
                                fallback=SparseEDLAE(links=20))
     assert [len(line.split()) for line in bytes(text).decode().splitlines()] == [6, 6]
+    # Neither fits: the refusal is the chosen model's, not the fallback's.
+    with pytest.raises(MemoryBudgetError, match="^EDLAE on 6,000 songs"):
+        pipeline.run(tmp_path / "log.txt", tmp_path / "users.txt", EDLAE(), k=5, memory_limit=limit - 100 * 2**20,
+                     fallback=SparseEDLAE(links=20))

@@ -276,14 +276,18 @@ def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None):
     """Fit ``model`` on ``interactions`` once the memory plan admits the fit and the recommendations after it.
 
     When it does not fit and there is a ``fallback`` model that does, the
-    fallback is fitted instead, with a JukeboxWarning. Returns the model fitted.
+    fallback is fitted instead, with a JukeboxWarning; when neither fits,
+    the refusal is ``model``'s. Returns the model fitted.
     """
     try:
         ensure_room(model, interactions, user_ids, k)
     except MemoryBudgetError as refusal:
         if fallback is None:
             raise
-        ensure_room(fallback, interactions, user_ids, k)
+        try:
+            ensure_room(fallback, interactions, user_ids, k)
+        except MemoryBudgetError:
+            raise refusal from None  # neither fits: the chosen model's refusal, with its --max-songs
         warnings.warn(
             f"{type(model).__name__} on {interactions.user_items.shape[1]:,} songs needs about "
             f"{format_size(refusal.needed)} but {format_size(refusal.available)} of memory is available; fitting "
