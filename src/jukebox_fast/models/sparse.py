@@ -8,13 +8,15 @@ entries of row j of G, off the diagonal):
 
     B[S_j, j] = (G[S_j, S_j] + Lambda[S_j])^-1 G[S_j, j],
 
-a K x K solve per song. G is never held whole: it is computed a band of
-songs at a time, each band's rows give their songs' S_j and the values
-G[j, S_j], and G[S_j, S_j] is read from the symmetric union of those
-kept entries (an entry G[s, t] kept by neither s nor t is taken as 0: a
-weak co-occurrence). The refinements of the dense EDLAE that carry over
-are kept: the user weights in G, the penalty, the popularity debiasing of
-B's columns, the popularity prior and the debiasing by activity.
+a K x K solve per song. G is never held whole: each row is summed where
+it is not 0 (``strongest_links``), gives its song's S_j (ranked by
+G[j, t] / G[t, t]**a, ``link_exponent``) and the values G[j, S_j], and is
+dropped; G[S_j, S_j] is read from the union of those kept entries (an
+entry G[s, t] kept by neither s nor t is taken as 0: a weak
+co-occurrence). The refinements of the dense EDLAE that carry over are
+kept: the user weights in G, the penalty, the popularity debiasing of
+B's columns, B's own kNN, the popularity prior and the debiasing by
+activity.
 """
 
 from __future__ import annotations
@@ -207,8 +209,10 @@ def strongest_links(X, K, exponent=0.0):
     csc = sp.csc_array(X)
     col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
     indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
-    own = np.bincount(X.indices, X.data.astype(np.float64) ** 2, minlength=n)
-    scale = (np.where(own > 0, np.maximum(own, 1e-30) ** -exponent, 1.0) if exponent else np.ones(n)).astype(np.float32)
+    scale = np.ones(n, np.float32)
+    if exponent:
+        own = np.bincount(X.indices, X.data.astype(np.float64) ** 2, minlength=n)  # diag G
+        scale = np.where(own > 0, np.maximum(own, 1e-30) ** -exponent, 1.0).astype(np.float32)
     columns = np.empty((n, K), np.int32)
     values = np.empty((n, K), np.float32)
     diagonal = np.empty(n, np.float32)
