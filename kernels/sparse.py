@@ -51,8 +51,8 @@ def multiply_sparse_sparse(indptr, indices, data, b_indptr, b_indices, b_data, o
 
 
 @kernel
-def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, data, scale, first, stop, step, acc,
-                           touched, others, ranked, columns, values, diagonal):
+def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, data, scale, first, stop, step, offset,
+                           acc, touched, others, ranked, columns, values, diagonal):
     """Row j of G = X^T X, for j = first, first + step, ... below stop: its K strongest entries off the diagonal, and G[j, j].
 
     The row is summed in ``acc`` over the users of song j (their rows of
@@ -60,12 +60,12 @@ def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, d
     after: the work is that of the products, not n per row. The entries
     are ranked by G[j, t] * scale[t], largest first, ties to the lower t;
     when fewer than K are not 0, the row is filled with the lowest t whose
-    entry is 0 (t != j). ``columns[j]`` and ``values[j]`` get the songs and
-    G[j, t]; ``diagonal[j]`` gets G[j, j].
+    entry is 0 (t != j). ``columns[j - offset]`` and ``values[j - offset]``
+    get the songs and G[j, t]; ``diagonal[j - offset]`` gets G[j, j].
 
     # Assumes: X as CSC (col_*) and CSR (sorted rows) with positive data; scale (n,) > 0; acc (n,) float32 zeros;
-    # touched, others (n,) int64 and ranked (n,) float32 scratch; columns (n, K) int32, values (n, K) float32,
-    # K <= n - 1.
+    # touched, others (n,) int64 and ranked (n,) float32 scratch; columns (rows, K) int32, values (rows, K) float32,
+    # diagonal (rows,) with offset <= first and stop - offset <= rows; K <= n - 1.
     """
     K = columns.shape[1]
     for j in range(first, stop, step):
@@ -79,7 +79,8 @@ def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, d
                     touched[m] = t
                     m += 1
                 acc[t] += w * data[q]
-        diagonal[j] = acc[j]
+        row = j - offset
+        diagonal[row] = acc[j]
         c = 0
         for i in range(m):
             t = touched[i]
@@ -101,14 +102,14 @@ def select_strongest_links(col_indptr, col_indices, col_data, indptr, indices, d
             best = by_song[np.argsort(ranked[:b][by_song], kind="mergesort")]  # ties to the lower song
             for i in range(kept):
                 t = others[best[i]]
-                columns[j, i] = t
-                values[j, i] = acc[t]
+                columns[row, i] = t
+                values[row, i] = acc[t]
         t = 0
         for i in range(kept, K):  # fewer than K co-occurring songs: the lowest others, at 0
             while t == j or acc[t] != 0:
                 t += 1
-            columns[j, i] = t
-            values[j, i] = 0
+            columns[row, i] = t
+            values[row, i] = 0
             t += 1
         for i in range(m):
             acc[touched[i]] = 0

@@ -110,6 +110,15 @@ def _memory_size(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _add_cluster(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=_positive_int, metavar="N",
+        help="run the sparse model's fit and the scoring on a local Dask cluster of N processes "
+        "(needs jukebox_fast[distributed]); the output is the same bytes")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+        help="run them on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.1:8786)")
+
+
 def _add_common(parser):
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on stderr but errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the time of each phase on stderr")
@@ -243,6 +252,7 @@ def build_parser(prog=PROG):
     _add_format(run)
     _add_max_songs(run)
     _add_model_options(run)
+    _add_cluster(run)
     _add_common(run)
     run.set_defaults(handler=_run)
 
@@ -263,6 +273,7 @@ def build_parser(prog=PROG):
     train.add_argument("model_file", metavar="MODEL", help="the model file to write")
     _add_max_songs(train)
     _add_model_options(train)
+    _add_cluster(train)
     _add_common(train)
     train.set_defaults(handler=_train)
 
@@ -283,6 +294,7 @@ def build_parser(prog=PROG):
     _add_format(recommend)
     _add_max_songs(recommend)
     _add_model_options(recommend)
+    _add_cluster(recommend)
     _add_common(recommend)
     recommend.set_defaults(handler=_recommend)
 
@@ -418,6 +430,7 @@ def _progress_on_stderr(quiet, verbose=False):
 
 
 def _run(args):
+    from .cluster import session
     from .io import check_output, write_output
     from .pipeline import run
 
@@ -427,12 +440,12 @@ def _run(args):
         raise JukeboxError("missing USER_IDS: the file of users to recommend for")
     check_output(args.output)  # before the fit, not after it
     model = _make_model(args)
-    with tempfile.TemporaryDirectory(prefix="jukebox_example_") as tmp:
+    with session(args.workers, args.scheduler) as executor, tempfile.TemporaryDirectory(prefix="jukebox_example_") as tmp:
         listens, user_ids = _stdin(args.listen_count, args.user_ids)
         if args.example:
             listens, user_ids = _write_example(tmp)
         text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs, layout=args.layout,
-                          fallback=_fallback(args))
+                          fallback=_fallback(args), executor=executor)
     write_output(args.output, text)
     _log_phases(args, timer)
 
@@ -453,15 +466,20 @@ def _split(args):
 
 
 def _train(args):
+    from .cluster import session
     from .io import check_output
     from .pipeline import train
 
     check_output(args.model_file)
     model = _make_model(args)
-    _log_phases(args, train(args.listen_count, args.model_file, model, max_songs=args.max_songs, fallback=_fallback(args)))
+    with session(args.workers, args.scheduler) as executor:
+        timer = train(args.listen_count, args.model_file, model, max_songs=args.max_songs, fallback=_fallback(args),
+                      executor=executor)
+    _log_phases(args, timer)
 
 
 def _recommend(args):
+    from .cluster import session
     from .io import check_output, write_output
     from .persist import is_model_file
     from .pipeline import recommend_saved, run
@@ -471,19 +489,23 @@ def _recommend(args):
     k = args.k or args.k_option or 100
     check_output(args.output)
     user_ids, plays = _stdin(args.user_ids, args.plays)
-    if not is_model_file(args.source):
-        if plays is not None:
-            raise JukeboxError(f"{args.source}: --plays applies to a model file; a listening log is fit with its own plays")
-        text, timer = run(args.source, user_ids, _make_model(args), k=k, max_songs=args.max_songs, layout=args.layout,
-                          fallback=_fallback(args))
-    else:
+    fitting = not is_model_file(args.source)
+    if fitting and plays is not None:
+        raise JukeboxError(f"{args.source}: --plays applies to a model file; a listening log is fit with its own plays")
+    if not fitting:
         given = [f"--{name.replace('_', '-')}" for name in _model_parameters(args)]
         given += ["--model"] * (args.model is not None) + ["--max-songs"] * (args.max_songs is not None)
         if given:
             raise JukeboxError(
                 f"{args.source}: {given[0]} applies when fitting a listening log; a model file keeps its model and songs"
             )
-        text, timer = recommend_saved(args.source, user_ids, k, plays_path=plays, layout=args.layout)
+    with session(args.workers, args.scheduler) as executor:
+        if fitting:
+            text, timer = run(args.source, user_ids, _make_model(args), k=k, max_songs=args.max_songs,
+                              layout=args.layout, fallback=_fallback(args), executor=executor)
+        else:
+            text, timer = recommend_saved(args.source, user_ids, k, plays_path=plays, layout=args.layout,
+                                          executor=executor)
     write_output(args.output, text)
     _log_phases(args, timer)
 

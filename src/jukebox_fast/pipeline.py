@@ -36,10 +36,11 @@ class PhaseTimer:
         return ", ".join(f"{name} {s:.2f}s" for name, s in self.seconds.items())
 
 
-def recommend_for_file(interactions, model, user_ids, k, timer, layout="text"):
+def recommend_for_file(interactions, model, user_ids, k, timer, layout="text", executor=None):
     """Recommendations for the users of ``user_ids`` (an IdMap), from a model fitted on ``interactions``, as bytes.
 
-    ``layout`` is one of ``io.LAYOUTS`` (``text``: the problem's lines).
+    ``layout`` is one of ``io.LAYOUTS`` (``text``: the problem's lines);
+    ``executor`` as for ``Recommender.recommend``.
     """
     with timer("recommend"):
         rows = interactions.users.lookup(user_ids)  # -1: no plays
@@ -55,7 +56,7 @@ def recommend_for_file(interactions, model, user_ids, k, timer, layout="text"):
         )
         k = n_songs  # the (users, k) result arrays must not be sized by a typo such as -k 10000000000
     with timer("recommend"):
-        recommended, scores = model.recommend(select_rows(interactions.user_items, rows), k=k)
+        recommended, scores = model.recommend(select_rows(interactions.user_items, rows), k=k, executor=executor)
     with timer("format"):
         return format_recommendations(user_ids, interactions.songs, recommended, scores, layout)
 
@@ -150,7 +151,8 @@ def out_of_memory_reported(doing, model, interactions, user_ids, k):
         raise memory.out_of_memory(error, doing, model, *_plan_arguments(interactions, user_ids, k)) from error
 
 
-def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None, layout="text", fallback=None):
+def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None, layout="text", fallback=None,
+        executor=None):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer.
 
     ``max_songs`` keeps only that many of the most played songs, as inputs
@@ -159,7 +161,10 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
     machine has free (``runtime.memory_limit``). ``layout`` is one of
     ``io.LAYOUTS``. ``fallback`` is a model to fit instead of ``model``
     when ``model`` does not fit in memory and it does (the command line
-    gives the sparse model when no ``--model`` was chosen).
+    gives the sparse model when no ``--model`` was chosen). ``executor``
+    (a ``dask.distributed.Client`` or a ``concurrent.futures`` executor)
+    runs the fit's and the scoring's blocks (``jukebox_fast.cluster``);
+    the text is the same.
     """
     with _memory_limit(memory_limit):
         timer = PhaseTimer()
@@ -177,22 +182,22 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
                 f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
             )
             interactions = keep_most_played(interactions, max_songs)
-            model = _fit(model, interactions, user_ids, k, timer, compiling.before_fit, fallback)
+            model = _fit(model, interactions, user_ids, k, timer, compiling.before_fit, fallback, executor)
         except BaseException:
             compiling.abandon()
             raise
         compiling.join()
         with runtime.planned(), out_of_memory_reported("recommending", model, interactions, user_ids, k):
-            text = recommend_for_file(interactions, model, user_ids, k, timer, layout)
+            text = recommend_for_file(interactions, model, user_ids, k, timer, layout, executor)
         return text, timer
 
 
-def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fallback=None):
+def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fallback=None, executor=None):
     """Read, fit, save: what ``python -m jukebox_fast train`` does; returns the timer.
 
     The model file holds the model, the plays and the id maps
     (``persist.save_model``), all that ``recommend_saved`` needs.
-    ``fallback`` as for ``run``.
+    ``fallback`` and ``executor`` as for ``run``.
     """
     from .persist import save_model
 
@@ -204,21 +209,21 @@ def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fa
             f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs"
         )
         interactions = keep_most_played(interactions, max_songs)
-        model = _fit(model, interactions, [], 0, timer, fallback=fallback)
+        model = _fit(model, interactions, [], 0, timer, fallback=fallback, executor=executor)
         with timer("save"):
             save_model(model_path, model, interactions)
         logger.info(f"{model_path}: saved {model!r}")
         return timer
 
 
-def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None, plays_path=None, layout="text"):
+def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None, plays_path=None, layout="text", executor=None):
     """Load a model file written by ``train`` and recommend for the users of ``user_ids_path``: (text, timer).
 
     The text is byte for byte that of ``run`` on the same log and model.
     With ``plays_path`` (a listening log), the users' plays are taken from
     it instead of from the model file: new users, or new plays of known
     ones (fold-in); plays of songs the model does not know are left out
-    and counted.
+    and counted. ``executor`` as for ``run``.
     """
     from .persist import load_model
     from ._precompile import load_in_background
@@ -247,7 +252,7 @@ def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None, plays_p
             )
             interactions = given
         with out_of_memory_reported("recommending with", model, interactions, user_ids, k):
-            text = recommend_for_file(interactions, model, user_ids, k, timer, layout)
+            text = recommend_for_file(interactions, model, user_ids, k, timer, layout, executor)
         return text, timer
 
 
@@ -272,7 +277,7 @@ def similar_saved(model_path, song_ids, k=10, layout="text"):
     return format_recommendations(IdMap.from_tokens(asked), interactions.songs, indices, scores, layout)
 
 
-def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None):
+def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None, executor=None):
     """Fit ``model`` on ``interactions`` once the memory plan admits the fit and the recommendations after it.
 
     When it does not fit and there is a ``fallback`` model that does, the
@@ -300,7 +305,7 @@ def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None):
     with timer("fit"), runtime.planned(), out_of_memory_reported("fitting", model, interactions, user_ids, k):
         if before is not None:
             before()
-        model.fit(interactions.user_items)
+        model.fit(interactions.user_items, executor=executor)
     logger.debug(f"memory: peak {format_size(runtime.peak_memory())} after the fit")
     return model
 

@@ -22,7 +22,7 @@ import typing
 import numpy as np
 import scipy.sparse as sp
 
-from .. import runtime
+from .. import cluster, runtime
 from ..data import as_user_items
 
 
@@ -96,7 +96,7 @@ class Recommender:
 
     # --- fitting and recommending ------------------------------------------------------------
 
-    def fit(self, user_items: sp.sparray | sp.spmatrix, *, progress=None) -> Recommender:
+    def fit(self, user_items: sp.sparray | sp.spmatrix, *, progress=None, executor=None) -> Recommender:
         """Learn from a (n_users, n_items) sparse matrix of play counts; returns self.
 
         Parameters
@@ -107,15 +107,27 @@ class Recommender:
             Called as ``progress(done, total, message)`` from the long
             phases of the fit (the same lines go to the ``jukebox_fast``
             logger at INFO).
+        executor : dask.distributed.Client or concurrent.futures.Executor, optional
+            Where the fit's blocks run, for the models whose fit splits into
+            blocks of items (the sparse model); the others fit here. The
+            model learnt is the same to the bit (``jukebox_fast.cluster``).
         """
         self.check_params()
         user_items = as_user_items(user_items)
+        blocks = None if executor is None else cluster.Blocks(executor)
         with runtime.reporting(progress), self._threads():
-            self._fit(user_items)
+            if blocks is None:
+                self._fit(user_items)
+            else:
+                self._fit_blocks(user_items, blocks)
         return self
 
     def _fit(self, user_items: sp.csr_array) -> None:
         raise NotImplementedError
+
+    def _fit_blocks(self, user_items: sp.csr_array, blocks) -> None:
+        """``_fit`` with blocks of work on a cluster (``cluster.Blocks``); a fit that does not split runs here."""
+        self._fit(user_items)
 
     def is_fitted(self) -> bool:
         """Whether ``fit`` (or ``load``) has given the model its learnt state."""
@@ -132,7 +144,8 @@ class Recommender:
         return self.item_popularity_.shape[0]
 
     def recommend(
-        self, user_items: sp.sparray | sp.spmatrix, k: int = 100, *, filter_seen: bool = True, items=None
+        self, user_items: sp.sparray | sp.spmatrix, k: int = 100, *, filter_seen: bool = True, items=None,
+        executor=None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k best items for every row of ``user_items``.
 
@@ -150,6 +163,9 @@ class Recommender:
             Leave out the items a row has played.
         items : array-like of int, optional
             Rank only these items (distinct indices); default: all.
+        executor : dask.distributed.Client or concurrent.futures.Executor, optional
+            Score blocks of users there, the model sent to each worker once;
+            the result is the same to the bit (``jukebox_fast.cluster``).
 
         Returns
         -------
@@ -170,8 +186,11 @@ class Recommender:
         user_items = as_user_items(user_items, self.n_items)
         candidates = None if items is None else np.sort(self._item_indices(items, "items", distinct=True))
         # No more columns than items: a k such as 10**11 must not size the result arrays.
+        k = int(min(k, self.n_items))
+        if executor is not None:
+            return cluster.recommend_blocks(cluster.Blocks(executor), self, user_items, k, filter_seen, candidates)
         with self._threads():
-            return self._recommend(user_items, int(min(k, self.n_items)), filter_seen, candidates)
+            return self._recommend(user_items, k, filter_seen, candidates)
 
     def _recommend(self, user_items, k, filter_seen, candidates):
         raise NotImplementedError

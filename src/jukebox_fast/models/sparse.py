@@ -37,6 +37,8 @@ from .itemitem import Weighting, check_choice, check_number, score_by_blocks, se
 _LINK_CHUNK = 4096
 # Entries of the stack of K x K float64 systems each thread solves at a time (at most 16 MiB).
 _SOLVE_ENTRIES = 1 << 21
+# Songs per block of the fit on a cluster (``fit(..., executor=...)``).
+BLOCK_SONGS = 4096
 
 
 class SparseEDLAE(Recommender):
@@ -120,22 +122,25 @@ class SparseEDLAE(Recommender):
 
     # --- fitting -------------------------------------------------------------------------------
 
-    def _fit(self, user_items):
+    def _fit(self, user_items, blocks=None):
         n = user_items.shape[1]
         K = int(min(self.links, max(n - 1, 1)))
         X = weigh(user_items, self.weighting)
         weighted = weigh_users(X, self.user_exponent) if self.user_exponent else X
-        columns, values, diagonal = strongest_links(weighted, K, float(self.link_exponent))
+        columns, values, diagonal = strongest_links(weighted, K, float(self.link_exponent), blocks)
         penalty = edlae_penalty(diagonal, self.regularization, self.dropout, self.penalty_exponent)
         popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
         column_scale = (1.0 + popularity) ** -self.popularity_exponent
-        weights = solve_columns(columns, values, diagonal + penalty, column_scale)
+        weights = solve_columns(columns, values, diagonal + penalty, column_scale, blocks)
         add_sparse_neighbours(weights, float(self.neighbour_weight), int(self.neighbours))
         counts = np.diff(X.indptr)
         self.item_popularity_ = popularity.astype(np.float32)
         self.weight_indptr_, self.weight_indices_, self.weight_data_ = weights.indptr, weights.indices, weights.data
         self.item_offsets_ = prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight)
         self.reference_plays_ = np.array([counts[counts > 0].mean() if X.nnz else 1.0], np.float64)
+
+    def _fit_blocks(self, user_items, blocks):
+        self._fit(user_items, blocks)
 
     def is_fitted(self):
         return hasattr(self, "weight_data_")
@@ -190,7 +195,7 @@ class SparseEDLAE(Recommender):
         return plan
 
 
-def strongest_links(X, K, exponent=0.0):
+def strongest_links(X, K, exponent=0.0, blocks=None):
     """Each song's K strongest co-occurring songs, without holding X^T X: ``(columns, values, diagonal)``.
 
     ``columns`` (n, K) int32 and ``values`` (n, K) float32: row j holds
@@ -199,20 +204,26 @@ def strongest_links(X, K, exponent=0.0):
     fill it, at 0) and those entries; ``diagonal`` (n,) float64 is diag G.
     Each row of G = X^T X is summed where it is not 0 and dropped once its
     links are kept (``kernels.sparse.select_strongest_links``), each
-    thread a stride of the songs. With an ``exponent`` a, the links are
-    the largest G[j, t] / G[t, t]**a (a popular song t needs more
+    thread a stride of the songs, or with ``blocks`` (``cluster.Blocks``)
+    each task a block of songs. With an ``exponent`` a, the links are the
+    largest G[j, t] / G[t, t]**a (a popular song t needs more
     co-occurrences to be one of j's links); ``values`` are still G's.
     """
-    from ..kernels.sparse import select_strongest_links
-
     n = X.shape[1]
     csc = sp.csc_array(X)
-    col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
-    indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
+    plays = (csc.indptr.astype(np.int64), csc.indices.astype(np.int32), csc.data,
+             X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data)
     scale = np.ones(n, np.float32)
     if exponent:
         own = np.bincount(X.indices, X.data.astype(np.float64) ** 2, minlength=n)  # diag G
         scale = np.where(own > 0, np.maximum(own, 1e-30) ** -exponent, 1.0).astype(np.float32)
+    if blocks is not None:
+        parts = blocks.map(
+            links_of_songs, parallel.split(n, -(-n // BLOCK_SONGS)), blocks.share(plays), K, scale,
+            describe=lambda done, total: f"co-occurrences: {done:,} of {total:,} blocks of songs",
+        )
+        columns, values, diagonal = (np.concatenate(part) for part in zip(*parts))
+        return columns, values, diagonal.astype(np.float64)
     columns = np.empty((n, K), np.int32)
     values = np.empty((n, K), np.float32)
     diagonal = np.empty(n, np.float32)
@@ -220,20 +231,33 @@ def strongest_links(X, K, exponent=0.0):
     progress = Progress(n, lambda done, total: f"co-occurrences of {done:,} of {total:,} songs")
 
     def select(first):
-        acc, ranked = np.zeros(n, np.float32), np.empty(n, np.float32)
-        touched, others = np.empty(n, np.int64), np.empty(n, np.int64)
         # Chunks of the thread's stride, so that progress can be told.
         for lo in range(0, n, _LINK_CHUNK * step):
             hi = min(n, lo + _LINK_CHUNK * step)
-            select_strongest_links(
-                col_indptr, col_indices, csc.data, indptr, indices, X.data, scale, lo + first, hi, step,
-                acc, touched, others, ranked, columns, values, diagonal,
-            )
+            _select(plays, scale, lo + first, hi, step, 0, columns, values, diagonal)
             progress.advance(len(range(lo + first, hi, step)))
 
     parallel.run_tasks(select, [(first,) for first in range(step)])
     progress.finish()
     return columns, values, diagonal.astype(np.float64)
+
+
+def links_of_songs(plays, K, scale, lo, hi):
+    """``strongest_links`` of the songs lo..hi-1 alone, on one thread: their rows of (columns, values, diagonal)."""
+    columns = np.empty((hi - lo, K), np.int32)
+    values = np.empty((hi - lo, K), np.float32)
+    diagonal = np.empty(hi - lo, np.float32)
+    _select(plays, scale, lo, hi, 1, lo, columns, values, diagonal)
+    return columns, values, diagonal
+
+
+def _select(plays, scale, first, stop, step, offset, columns, values, diagonal):
+    from ..kernels.sparse import select_strongest_links
+
+    n = scale.size
+    acc, ranked = np.zeros(n, np.float32), np.empty(n, np.float32)
+    touched, others = np.empty(n, np.int64), np.empty(n, np.int64)
+    select_strongest_links(*plays, scale, first, stop, step, offset, acc, touched, others, ranked, columns, values, diagonal)
 
 
 def add_sparse_neighbours(weights, weight, neighbours):
@@ -268,56 +292,39 @@ def solve_block(K, songs):
     return max(1, min(songs, _SOLVE_ENTRIES // (K * K)))
 
 
-def solve_columns(columns, values, diagonal, column_scale):
+def solve_columns(columns, values, diagonal, column_scale, blocks=None):
     """B as a (n, n) CSR array by rows: B[S_j, j] = s_j (G[S_j, S_j] + Lambda[S_j])^-1 G[S_j, j] for every song j.
 
     ``columns``/``values`` are the strongest links (``strongest_links``),
     ``diagonal`` is diag(G) + Lambda. G[S_j, S_j] holds the entries that
     either of their two songs kept among its links, 0 elsewhere. Each
     thread gathers and solves (LAPACK's posv, one BLAS thread) its own
+    songs, or with ``blocks`` (``cluster.Blocks``) each task a block of
     songs.
     """
-    from scipy.linalg import lapack
     from threadpoolctl import threadpool_limits
 
-    from ..kernels.sparse import gather_links
-
     n, K = columns.shape
-    link_vals = values.astype(np.float64)
-    out_values = np.empty((n, K), np.float64)
-    step = parallel.get_num_threads()
-    block = solve_block(K, -(-n // step))
-    progress = Progress(n, lambda done, total: f"solved {done:,} of {total:,} songs")
+    if blocks is not None:
+        links = blocks.share((columns, values, diagonal, column_scale))
+        parts = blocks.map(
+            solve_songs, parallel.split(n, -(-n // BLOCK_SONGS)), links,
+            describe=lambda done, total: f"solves: {done:,} of {total:,} blocks of songs",
+        )
+        out_values = np.concatenate([part for part, _ in parts])
+        indefinite = sum(count for _, count in parts)
+    else:
+        out_values = np.empty((n, K), np.float64)
+        progress = Progress(n, lambda done, total: f"solved {done:,} of {total:,} songs")
 
-    def solve(lo, hi):
-        position = np.full(n, -1, np.int32)
-        A = np.zeros((block, K, K))
-        for a in range(lo, hi, block):
-            b = min(hi, a + block)
-            systems = A[: b - a]
-            systems[...] = 0
-            gather_links(columns, link_vals, columns[a:b], position, systems, 0, b - a)
-            systems.reshape(b - a, K * K)[:, :: K + 1] = diagonal[columns[a:b]]
-            for r in range(b - a):
-                system = systems[r]
-                _, solution, info = lapack.dposv(system, link_vals[a + r], lower=1)
-                if info > 0:  # the links' dropped entries made it indefinite: LU with pivoting (posv left it intact)
-                    indefinite[0] += 1
-                    _, _, solution, info = lapack.dgesv(system, link_vals[a + r])
-                    if info != 0:
-                        raise NotPositiveDefiniteError(
-                            f"the regression of song {a + r} on its links is singular (LAPACK info {info}); "
-                            "raise the regularization"
-                        )
-                out_values[a + r] = solution * column_scale[a + r]
-            progress.advance(b - a)
+        def solve(lo, hi):
+            return _solve(columns, values, diagonal, column_scale, lo, hi, out_values[lo:hi], progress)
 
-    indefinite = [0]
-    with threadpool_limits(limits=1, user_api="blas"):
-        parallel.run_tasks(solve, parallel.split(n, step))
-    progress.finish()
-    if indefinite[0]:
-        logger.debug(f"sparse model: {indefinite[0]:,} of {n:,} songs' systems were indefinite (dropped links); solved by LU")
+        with threadpool_limits(limits=1, user_api="blas"):
+            indefinite = sum(parallel.run_tasks(solve, parallel.split(n, parallel.get_num_threads())))
+        progress.finish()
+    if indefinite:
+        logger.debug(f"sparse model: {indefinite:,} of {n:,} songs' systems were indefinite (dropped links); solved by LU")
     # Column j's weights sit in rows S_j: transpose them into rows of B (what song s adds to song j).
     song_of = np.repeat(np.arange(n, dtype=np.int32), K)
     B = sp.coo_array((out_values.reshape(-1), (columns.reshape(-1), song_of)), shape=(n, n)).tocsr()
@@ -325,3 +332,45 @@ def solve_columns(columns, values, diagonal, column_scale):
     B.data = B.data.astype(np.float32)
     B.indptr, B.indices = B.indptr.astype(np.int64), B.indices.astype(np.int32)
     return B
+
+
+def solve_songs(links, lo, hi):
+    """``solve_columns``' solutions for the songs lo..hi-1 alone: ``((hi - lo, K) float64, systems solved by LU)``."""
+    columns, values, diagonal, column_scale = links
+    out = np.empty((hi - lo, columns.shape[1]), np.float64)
+    return out, _solve(columns, values, diagonal, column_scale, lo, hi, out)
+
+
+def _solve(columns, values, diagonal, column_scale, lo, hi, out, progress=None):
+    """Solve the systems of songs lo..hi-1 into ``out`` (their rows); returns how many were indefinite (solved by LU)."""
+    from scipy.linalg import lapack
+
+    from ..kernels.sparse import gather_links
+
+    n, K = columns.shape
+    block = solve_block(K, hi - lo)
+    position = np.full(n, -1, np.int32)
+    A = np.zeros((block, K, K))
+    indefinite = 0
+    for a in range(lo, hi, block):
+        b = min(hi, a + block)
+        systems = A[: b - a]
+        systems[...] = 0
+        gather_links(columns, values, columns[a:b], position, systems, 0, b - a)
+        systems.reshape(b - a, K * K)[:, :: K + 1] = diagonal[columns[a:b]]
+        for r in range(b - a):
+            system = systems[r]
+            rhs = values[a + r].astype(np.float64)
+            _, solution, info = lapack.dposv(system, rhs, lower=1)
+            if info > 0:  # the links' dropped entries made it indefinite: LU with pivoting (posv left it intact)
+                indefinite += 1
+                _, _, solution, info = lapack.dgesv(system, rhs)
+                if info != 0:
+                    raise NotPositiveDefiniteError(
+                        f"the regression of song {a + r} on its links is singular (LAPACK info {info}); "
+                        "raise the regularization"
+                    )
+            out[a - lo + r] = solution * column_scale[a + r]
+        if progress is not None:
+            progress.advance(b - a)
+    return indefinite
