@@ -38,7 +38,7 @@ _LINK_CHUNK = 4096
 # Entries of the stack of K x K float64 systems each thread solves at a time (at most 16 MiB).
 _SOLVE_ENTRIES = 1 << 21
 # Songs per block of the fit on a cluster (``fit(..., executor=...)``).
-BLOCK_SONGS = 4096
+BLOCK_SONGS = 1024
 
 
 class SparseEDLAE(Recommender):
