@@ -107,10 +107,10 @@ def recommend_blocks(blocks, model, user_items, k, filter_seen, candidates):
     if not ranges:
         width = min(k, model.n_items)
         return np.empty((0, width), np.int32), np.empty((0, width), np.float32)
+    # The plays go to every worker once, as the model does: a block is a range of rows.
     parts = blocks.map(
-        recommend_block,
-        [(_rows(user_items, lo, hi),) for lo, hi in ranges],
-        blocks.share(model), k, filter_seen, candidates,
+        recommend_block, ranges, blocks.share(model), blocks.share(user_items), k, filter_seen,
+        None if candidates is None else blocks.share(candidates),
         describe=lambda done, total: f"scored {done:,} of {total:,} blocks of users",
     )
     return np.concatenate([indices for indices, _ in parts]), np.concatenate([scores for _, scores in parts])
@@ -126,9 +126,9 @@ def _rows(user_items, lo, hi):
     )
 
 
-def recommend_block(model, k, filter_seen, candidates, rows):
-    """One block of ``recommend_blocks``: the model's own scoring of these rows."""
-    return model.recommend(rows, k, filter_seen=filter_seen, items=candidates)
+def recommend_block(model, user_items, k, filter_seen, candidates, lo, hi):
+    """One block of ``recommend_blocks``: the model's own scoring of rows lo..hi-1."""
+    return model.recommend(_rows(user_items, lo, hi), k, filter_seen=filter_seen, items=candidates)
 
 
 def _in_block(home, function, *args):
