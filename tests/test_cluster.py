@@ -58,7 +58,7 @@ def test_blocks_on_threads_give_the_same_bits(small_blocks):
         for model in (local, EDLAE().fit(X), Popularity().fit(X)):
             assert_same_recommendations(model, X, executor)
         assert_same_recommendations(local, X, executor, filter_seen=False, items=np.arange(0, 300, 3))
-        empty = model.recommend(X[:0], 5, executor=executor)
+        empty = local.recommend(X[:0], 5, executor=executor)
         assert empty[0].shape == (0, 5) and empty[1].shape == (0, 5)
 
 
