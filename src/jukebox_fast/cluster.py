@@ -99,14 +99,13 @@ class Blocks:
 
 
 def recommend_blocks(blocks, model, user_items, k, filter_seen, candidates):
-    """``model.recommend`` by blocks of ``BLOCK_USERS`` rows on ``blocks``' executor, the model shared once."""
+    """``model.recommend`` by blocks of ``BLOCK_USERS`` rows on ``blocks``' executor, the model shared once (k <= n_items)."""
     import numpy as np
 
     n = user_items.shape[0]
     ranges = parallel.split(n, max(1, -(-n // BLOCK_USERS)))
     if not ranges:
-        width = min(k, model.n_items)
-        return np.empty((0, width), np.int32), np.empty((0, width), np.float32)
+        return np.empty((0, k), np.int32), np.empty((0, k), np.float32)
     # The plays go to every worker once, as the model does: a block is a range of rows.
     parts = blocks.map(
         recommend_block, ranges, blocks.share(model), blocks.share(user_items), k, filter_seen,
@@ -116,19 +115,9 @@ def recommend_blocks(blocks, model, user_items, k, filter_seen, candidates):
     return np.concatenate([indices for indices, _ in parts]), np.concatenate([scores for _, scores in parts])
 
 
-def _rows(user_items, lo, hi):
-    import scipy.sparse as sp
-
-    start, stop = user_items.indptr[lo], user_items.indptr[hi]
-    return sp.csr_array(
-        (user_items.data[start:stop], user_items.indices[start:stop], user_items.indptr[lo : hi + 1] - start),
-        shape=(hi - lo, user_items.shape[1]),
-    )
-
-
 def recommend_block(model, user_items, k, filter_seen, candidates, lo, hi):
     """One block of ``recommend_blocks``: the model's own scoring of rows lo..hi-1."""
-    return model.recommend(_rows(user_items, lo, hi), k, filter_seen=filter_seen, items=candidates)
+    return model.recommend(user_items[lo:hi], k, filter_seen=filter_seen, items=candidates)
 
 
 def _in_block(home, function, *args):

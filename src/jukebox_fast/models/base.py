@@ -116,17 +116,14 @@ class Recommender:
         user_items = as_user_items(user_items)
         blocks = None if executor is None else cluster.Blocks(executor)
         with runtime.reporting(progress), self._threads():
-            if blocks is None:
-                self._fit(user_items)
-            else:
-                self._fit_blocks(user_items, blocks)
+            self._fit_blocks(user_items, blocks)
         return self
 
     def _fit(self, user_items: sp.csr_array) -> None:
         raise NotImplementedError
 
     def _fit_blocks(self, user_items: sp.csr_array, blocks) -> None:
-        """``_fit`` with blocks of work on a cluster (``cluster.Blocks``); a fit that does not split runs here."""
+        """``_fit``, its blocks of work on a cluster where ``blocks`` (``cluster.Blocks``) is given and the fit splits."""
         self._fit(user_items)
 
     def is_fitted(self) -> bool:

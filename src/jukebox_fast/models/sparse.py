@@ -219,7 +219,7 @@ def strongest_links(X, K, exponent=0.0, blocks=None):
         scale = np.where(own > 0, np.maximum(own, 1e-30) ** -exponent, 1.0).astype(np.float32)
     if blocks is not None:
         parts = blocks.map(
-            links_of_songs, parallel.split(n, -(-n // BLOCK_SONGS)), blocks.share(plays), K, scale,
+            links_of_songs, _song_blocks(n), blocks.share(plays), K, scale,
             describe=lambda done, total: f"co-occurrences: {done:,} of {total:,} blocks of songs",
         )
         columns, values, diagonal = (np.concatenate(part) for part in zip(*parts))
@@ -240,6 +240,11 @@ def strongest_links(X, K, exponent=0.0, blocks=None):
     parallel.run_tasks(select, [(first,) for first in range(step)])
     progress.finish()
     return columns, values, diagonal.astype(np.float64)
+
+
+def _song_blocks(n):
+    """The (lo, hi) blocks of about ``BLOCK_SONGS`` songs of the fit on a cluster."""
+    return parallel.split(n, -(-n // BLOCK_SONGS))
 
 
 def links_of_songs(plays, K, scale, lo, hi):
@@ -308,7 +313,7 @@ def solve_columns(columns, values, diagonal, column_scale, blocks=None):
     if blocks is not None:
         links = blocks.share((columns, values, diagonal, column_scale))
         parts = blocks.map(
-            solve_songs, parallel.split(n, -(-n // BLOCK_SONGS)), links,
+            solve_songs, _song_blocks(n), links,
             describe=lambda done, total: f"solves: {done:,} of {total:,} blocks of songs",
         )
         out_values = np.concatenate([part for part, _ in parts])
