@@ -187,6 +187,20 @@ def _add_model_options(parser):
         )
 
 
+def _add_auto(parser):
+    parser.add_argument(
+        "--auto", action=argparse.BooleanOptionalAction, default=None,
+        help="choose the regularization for this log first: fit a few on 80%% of its plays and keep the one "
+        "that ranks the other 20%% best, in at most a minute (default: on, unless --regularization is given; "
+        "-v shows the search)",
+    )
+
+
+def _auto(args):
+    """Whether to choose the regularization first: ``--auto``/``--no-auto``, else when none was given."""
+    return args.auto if args.auto is not None else "regularization" not in _model_parameters(args)
+
+
 def _model_parameters(args):
     """The model parameters given on the command line, ``{name: value}`` (the ones left out are not there)."""
     return {name: getattr(args, name) for name in _model_options() if getattr(args, name, None) is not None}
@@ -252,6 +266,7 @@ def build_parser(prog=PROG):
     _add_format(run)
     _add_max_songs(run)
     _add_model_options(run)
+    _add_auto(run)
     _add_cluster(run)
     _add_common(run)
     run.set_defaults(handler=_run)
@@ -273,6 +288,7 @@ def build_parser(prog=PROG):
     train.add_argument("model_file", metavar="MODEL", help="the model file to write")
     _add_max_songs(train)
     _add_model_options(train)
+    _add_auto(train)
     _add_cluster(train)
     _add_common(train)
     train.set_defaults(handler=_train)
@@ -294,6 +310,7 @@ def build_parser(prog=PROG):
     _add_format(recommend)
     _add_max_songs(recommend)
     _add_model_options(recommend)
+    _add_auto(recommend)
     _add_cluster(recommend)
     _add_common(recommend)
     recommend.set_defaults(handler=_recommend)
@@ -445,7 +462,7 @@ def _run(args):
         if args.example:
             listens, user_ids = _write_example(tmp)
         text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs, layout=args.layout,
-                          fallback=_fallback(args), executor=executor)
+                          fallback=_fallback(args), executor=executor, auto=_auto(args))
     write_output(args.output, text)
     _log_phases(args, timer)
 
@@ -474,7 +491,7 @@ def _train(args):
     model = _make_model(args)
     with session(args.workers, args.scheduler) as executor:
         timer = train(args.listen_count, args.model_file, model, max_songs=args.max_songs, fallback=_fallback(args),
-                      executor=executor)
+                      executor=executor, auto=_auto(args))
     _log_phases(args, timer)
 
 
@@ -495,6 +512,7 @@ def _recommend(args):
     if not fitting:
         given = [f"--{name.replace('_', '-')}" for name in _model_parameters(args)]
         given += ["--model"] * (args.model is not None) + ["--max-songs"] * (args.max_songs is not None)
+        given += ["--auto" if args.auto else "--no-auto"] * (args.auto is not None)
         if given:
             raise JukeboxError(
                 f"{args.source}: {given[0]} applies when fitting a listening log; a model file keeps its model and songs"
@@ -502,7 +520,7 @@ def _recommend(args):
     with session(args.workers, args.scheduler) as executor:
         if fitting:
             text, timer = run(args.source, user_ids, _make_model(args), k=k, max_songs=args.max_songs,
-                              layout=args.layout, fallback=_fallback(args), executor=executor)
+                              layout=args.layout, fallback=_fallback(args), executor=executor, auto=_auto(args))
         else:
             text, timer = recommend_saved(args.source, user_ids, k, plays_path=plays, layout=args.layout,
                                           executor=executor)

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from . import runtime
+from .auto import BUDGET_S as auto_budget, choose, report, searchable
 from .data import select_rows
 from .errors import JukeboxError, JukeboxWarning, MemoryBudgetError, format_size
 from .io import format_recommendations, read_listens, read_user_ids
@@ -152,7 +153,7 @@ def out_of_memory_reported(doing, model, interactions, user_ids, k):
 
 
 def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=None, layout="text", fallback=None,
-        executor=None):
+        executor=None, auto=False):
     """Read, fit, recommend: the text of ``python -m jukebox_fast run`` and its timer.
 
     ``max_songs`` keeps only that many of the most played songs, as inputs
@@ -164,7 +165,9 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
     gives the sparse model when no ``--model`` was chosen). ``executor``
     (a ``dask.distributed.Client`` or a ``concurrent.futures`` executor)
     runs the fit's and the scoring's blocks (``jukebox_fast.cluster``);
-    the text is the same.
+    the text is the same. ``auto`` chooses the model's regularization by
+    validation inside the plays first (``jukebox_fast.auto``): True, or a
+    time budget in seconds.
     """
     with _memory_limit(memory_limit):
         timer = PhaseTimer()
@@ -182,7 +185,7 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
                 f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
             )
             interactions = keep_most_played(interactions, max_songs)
-            model = _fit(model, interactions, user_ids, k, timer, compiling.before_fit, fallback, executor)
+            model = _fit(model, interactions, user_ids, k, timer, compiling.before_fit, fallback, executor, auto)
         except BaseException:
             compiling.abandon()
             raise
@@ -192,12 +195,12 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
         return text, timer
 
 
-def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fallback=None, executor=None):
+def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fallback=None, executor=None, auto=False):
     """Read, fit, save: what ``python -m jukebox_fast train`` does; returns the timer.
 
     The model file holds the model, the plays and the id maps
     (``persist.save_model``), all that ``recommend_saved`` needs.
-    ``fallback`` and ``executor`` as for ``run``.
+    ``fallback``, ``executor`` and ``auto`` as for ``run``.
     """
     from .persist import save_model
 
@@ -209,7 +212,7 @@ def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fa
             f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs"
         )
         interactions = keep_most_played(interactions, max_songs)
-        model = _fit(model, interactions, [], 0, timer, fallback=fallback, executor=executor)
+        model = _fit(model, interactions, [], 0, timer, fallback=fallback, executor=executor, auto=auto)
         with timer("save"):
             save_model(model_path, model, interactions)
         logger.info(f"{model_path}: saved {model!r}")
@@ -277,12 +280,14 @@ def similar_saved(model_path, song_ids, k=10, layout="text"):
     return format_recommendations(IdMap.from_tokens(asked), interactions.songs, indices, scores, layout)
 
 
-def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None, executor=None):
+def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None, executor=None, auto=False):
     """Fit ``model`` on ``interactions`` once the memory plan admits the fit and the recommendations after it.
 
     When it does not fit and there is a ``fallback`` model that does, the
     fallback is fitted instead, with a JukeboxWarning; when neither fits,
-    the refusal is ``model``'s. Returns the model fitted.
+    the refusal is ``model``'s. With ``auto`` (True, or a time budget in
+    seconds), the regularization is chosen first (``auto.choose``).
+    Returns the model fitted.
     """
     try:
         ensure_room(model, interactions, user_ids, k)
@@ -302,6 +307,12 @@ def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None, ex
             stacklevel=3,
         )
         model = fallback
+    if auto and searchable(model):
+        budget = auto_budget if auto is True else float(auto)
+        with timer("auto"), out_of_memory_reported("choosing the regularization of", model, interactions, user_ids, k):
+            chosen, record = choose(model, interactions.user_items, budget_s=budget)
+        logger.info(report(model, chosen, record))
+        model = chosen
     with timer("fit"), runtime.planned(), out_of_memory_reported("fitting", model, interactions, user_ids, k):
         if before is not None:
             before()

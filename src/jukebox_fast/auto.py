@@ -1,0 +1,166 @@
+"""Settings a log chooses for itself: the regularization, by validation inside the training plays.
+
+How strongly to regularize moves from log to log more than any other
+setting: the best lambda of the default model is a quarter of its default
+on one log and 64 times it on another (docs/models.md). ``choose`` holds
+out a share of the plays it is given (it never sees anything else: the
+test data of an evaluation stays out of reach), fits the model at a few
+regularizations on the rest, ranks them by the NDCG@100 of the held-out
+plays and returns the model with the best.
+
+The search walks a grid of powers of two around the model's own
+regularization: up by 4x while that helps, else down, then one step of
+2x either side of the best, six fits as a rule. Its fits are on the songs
+with the most listeners, 37% of the catalogue (between 2,048 and 4,096
+songs; all of them below 2,048): the solve grows as n^3, so six such fits
+cost 0.3 of the full solve (at 8,262 songs, the official log's, a fit
+there costs 0.05 of it). It stops starting fits when its time budget
+would run out. Everything is seeded: the same plays give the same choice.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from .runtime import logger
+
+# Songs of the search's fits, the most listened-to: this share of the catalogue, within these bounds.
+SEARCH_SHARE, FEWEST_SONGS, MOST_SONGS = 0.37, 2048, 4096
+# Users whose held-out plays rank the settings, at most.
+SEARCH_USERS = 20_000
+# Share of the plays held out.
+HOLD_OUT = 0.2
+# The regularizations tried are the model's times these powers of two, at most.
+LOWEST, HIGHEST = 2.0**-4, 2.0**8
+# Seconds the search may take, unless told otherwise.
+BUDGET_S = 60.0
+
+
+def searchable(model) -> bool:
+    """Whether ``choose`` can tune this model: it has a ``regularization`` (EASE, EDLAE, the sparse model)."""
+    return "regularization" in type(model).parameters()
+
+
+def search_songs(n_items):
+    """How many songs the search fits on, for a catalogue of ``n_items``."""
+    return min(n_items, max(FEWEST_SONGS, min(MOST_SONGS, int(SEARCH_SHARE * n_items))))
+
+
+def hold_out(user_items, share=HOLD_OUT, seed=0):
+    """``(kept, held)``: CSR matrices of ``user_items``'s shape, each play in one of them, a ``share`` of them held at random."""
+    X = sp.csr_array(user_items)
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr))
+    held = np.random.default_rng(seed).random(X.nnz) < share
+    parts = []
+    for mask in (~held, held):
+        part = sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
+        part.sort_indices()
+        parts.append(part)
+    return parts
+
+
+def search_problem(user_items, songs, users=SEARCH_USERS, seed=0):
+    """``(fit_part, scored_rows, held)``: what the search fits on and scores by.
+
+    The plays are split by ``hold_out``; both parts keep only the ``songs``
+    songs with the most listeners in the kept part (ties: the lower index).
+    The scored users are those with plays in both parts, at most ``users``
+    of them drawn at random.
+    """
+    kept, held = hold_out(user_items, seed=seed)
+    n = kept.shape[1]
+    if n > songs:
+        listeners = np.bincount(kept.indices, minlength=n)
+        top = np.sort(np.argsort(-listeners, kind="stable")[:songs])
+        kept, held = kept[:, top], held[:, top]
+    both = np.flatnonzero((np.diff(kept.indptr) > 0) & (np.diff(held.indptr) > 0))
+    if both.size > users:
+        both = np.sort(np.random.default_rng(seed + 1).choice(both, users, replace=False))
+    return kept, kept[both], held[both]
+
+
+def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
+    """The model with the regularization that ranks the held-out plays best, and the search's record.
+
+    Parameters
+    ----------
+    model : Recommender
+        A model with a ``regularization`` parameter (``searchable``); it is
+        not changed, nor fitted.
+    user_items : sparse (n_users, n_items)
+        The training plays; a share of them is held out for the search.
+    budget_s : float
+        The search starts no fit once it has used this many seconds, nor
+        one that its last fit's time says would end past it. At least the
+        model's own regularization is always tried.
+    seed : int
+    songs : int, optional
+        The search fits on this many of the most listened-to songs (default: ``search_songs``).
+
+    Returns
+    -------
+    model : Recommender
+        A new, unfitted model: ``model``'s parameters, the regularization chosen.
+    record : list of (regularization, NDCG@100, seconds)
+        Each fit of the search, in the order tried.
+    """
+    from .evaluation import ndcg
+
+    if not searchable(model):
+        raise ValueError(f"{type(model).__name__} has no regularization to choose")
+    start = time.perf_counter()
+    user_items = sp.csr_array(user_items)
+    songs = search_songs(user_items.shape[1]) if songs is None else songs
+    fit_part, scored, held = search_problem(user_items, songs, seed=seed)
+    base = float(model.regularization)
+    params = model.get_params()
+    record, values = [], {}
+
+    def value(factor):
+        if factor not in values:
+            begin = time.perf_counter()
+            trial = type(model)(**{**params, "regularization": base * factor}).fit(fit_part)
+            songs, _ = trial.recommend(scored, k=100)
+            values[factor] = float(np.mean(ndcg(songs, held, k=100))) if scored.shape[0] else 0.0
+            record.append((base * factor, values[factor], time.perf_counter() - begin))
+            logger.debug(f"auto: regularization {base * factor:g}: validation NDCG@100 {values[factor]:.4f} "
+                         f"({record[-1][2]:.1f}s)")
+        return values[factor]
+
+    def time_left():
+        last = record[-1][2] if record else 0.0
+        return time.perf_counter() - start + last <= budget_s
+
+    best = 1.0
+    value(best)
+    for step in (4.0, 0.25):
+        factor = best * step
+        while LOWEST <= factor <= HIGHEST and time_left() and value(factor) > values[best]:
+            best, factor = factor, factor * step
+        if best != 1.0:
+            break
+    for factor in (best * 2.0, best / 2.0):
+        if LOWEST <= factor <= HIGHEST and time_left() and value(factor) > values[best]:
+            best = factor
+    logger.debug(
+        f"auto: {len(record)} fits on {fit_part.shape[1]:,} songs, {scored.shape[0]:,} users scored, "
+        f"{time.perf_counter() - start:.1f}s"
+    )
+    return type(model)(**{**params, "regularization": base * best}), record
+
+
+def report(model, chosen, record):
+    """One line on what the search chose, for stderr."""
+    name = type(model).__name__
+    start = record[0][1]
+    best = max(record, key=lambda r: r[1])
+    seconds = sum(r[2] for r in record)
+    if chosen.regularization == model.regularization:
+        return (f"auto: {name} keeps regularization {model.regularization:g} (validation NDCG@100 {start:.4f}; "
+                f"{len(record)} fits, {seconds:.1f}s; --no-auto skips this)")
+    return (f"auto: {name} regularization {chosen.regularization:g} instead of {model.regularization:g} "
+            f"(validation NDCG@100 {best[1]:.4f} against {start:.4f}; {len(record)} fits, {seconds:.1f}s; "
+            "--no-auto skips this)")
