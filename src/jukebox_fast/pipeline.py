@@ -310,6 +310,9 @@ def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None, ex
     if auto and searchable(model):
         budget = auto_budget if auto is True else float(auto)
         with timer("auto"), out_of_memory_reported("choosing the regularization of", model, interactions, user_ids, k):
+            if before is not None:
+                before()
+                before = None
             chosen, record = choose(model, interactions.user_items, budget_s=budget)
         logger.info(report(model, chosen, record))
         model = chosen
