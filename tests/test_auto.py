@@ -12,7 +12,7 @@ from jukebox_fast import auto
 from jukebox_fast.evaluation import ndcg
 from jukebox_fast.example import generate_listens
 from jukebox_fast.io import read_listens
-from jukebox_fast.models import EASE, EDLAE, Popularity, SparseEDLAE
+from jukebox_fast.models import EASE, EDLAE, LinearAutoencoder, Popularity, SparseEDLAE
 from jukebox_fast.split import split_file
 
 
@@ -133,8 +133,8 @@ def test_every_model_with_a_regularization_can_be_searched(model, example_plays)
     assert type(chosen) is type(model) and len(record) >= 2
 
 
-def test_a_model_without_regularization_is_refused():
-    assert not auto.searchable(Popularity())
+def test_a_model_without_regularization_or_a_closed_form_is_refused():
+    assert not auto.searchable(Popularity()) and not auto.searchable(LinearAutoencoder())
     with pytest.raises(ValueError):
         auto.choose(Popularity(), popularity_log(n_users=50))
 
@@ -219,3 +219,11 @@ def test_the_choice_never_reads_the_test_data(cli, tmp_path):
     outputs = [cli("run", d / "listen_count.txt", d / "user_ids.txt") for d in (real, planted)]
     assert outputs[0].stdout == outputs[1].stdout
     assert chosen_in(outputs[0].stderr) == chosen_in(outputs[1].stderr)
+
+
+def test_auto_for_a_model_it_cannot_search_is_one_line(cli):
+    done = cli("run", "--example", "--model", "popularity", "--auto")
+    assert done.returncode == 2
+    assert done.stderr.decode().strip().splitlines() == [
+        "jukebox_fast: error: --auto chooses the regularization of --model edlae, ease, sparse, not of --model popularity"
+    ]

@@ -40,8 +40,8 @@ BUDGET_S = 60.0
 
 
 def searchable(model) -> bool:
-    """Whether ``choose`` can tune this model: it has a ``regularization`` (EASE, EDLAE, the sparse model)."""
-    return "regularization" in type(model).parameters()
+    """Whether ``choose`` tunes this model: a closed form with a ``regularization`` (EASE, EDLAE, the sparse model)."""
+    return bool(getattr(model, "auto_search", False)) and "regularization" in type(model).parameters()
 
 
 def search_songs(n_items):
@@ -110,7 +110,7 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     from .evaluation import ndcg
 
     if not searchable(model):
-        raise ValueError(f"{type(model).__name__} has no regularization to choose")
+        raise ValueError(f"{type(model).__name__} has no regularization that the search chooses")
     start = time.perf_counter()
     user_items = sp.csr_array(user_items)
     songs = search_songs(user_items.shape[1]) if songs is None else songs

@@ -198,6 +198,12 @@ def _add_auto(parser):
 
 def _auto(args):
     """Whether to choose the regularization first: ``--auto``/``--no-auto``, else when none was given."""
+    from .models import DEFAULT_MODEL, MODELS
+
+    name = args.model or DEFAULT_MODEL
+    if args.auto and not MODELS[name].auto_search:
+        searched = ", ".join(model for model, cls in MODELS.items() if cls.auto_search)
+        raise JukeboxError(f"--auto chooses the regularization of --model {searched}, not of --model {name}")
     return args.auto if args.auto is not None else "regularization" not in _model_parameters(args)
 
 
@@ -456,13 +462,13 @@ def _run(args):
     if args.listen_count and not args.user_ids:
         raise JukeboxError("missing USER_IDS: the file of users to recommend for")
     check_output(args.output)  # before the fit, not after it
-    model = _make_model(args)
+    model, auto = _make_model(args), _auto(args)
     with session(args.workers, args.scheduler) as executor, tempfile.TemporaryDirectory(prefix="jukebox_example_") as tmp:
         listens, user_ids = _stdin(args.listen_count, args.user_ids)
         if args.example:
             listens, user_ids = _write_example(tmp)
         text, timer = run(listens, user_ids, model, k=args.k, max_songs=args.max_songs, layout=args.layout,
-                          fallback=_fallback(args), executor=executor, auto=_auto(args))
+                          fallback=_fallback(args), executor=executor, auto=auto)
     write_output(args.output, text)
     _log_phases(args, timer)
 
@@ -488,10 +494,10 @@ def _train(args):
     from .pipeline import train
 
     check_output(args.model_file)
-    model = _make_model(args)
+    model, auto = _make_model(args), _auto(args)
     with session(args.workers, args.scheduler) as executor:
         timer = train(args.listen_count, args.model_file, model, max_songs=args.max_songs, fallback=_fallback(args),
-                      executor=executor, auto=_auto(args))
+                      executor=executor, auto=auto)
     _log_phases(args, timer)
 
 
@@ -517,10 +523,11 @@ def _recommend(args):
             raise JukeboxError(
                 f"{args.source}: {given[0]} applies when fitting a listening log; a model file keeps its model and songs"
             )
+    model, auto = (_make_model(args), _auto(args)) if fitting else (None, False)
     with session(args.workers, args.scheduler) as executor:
         if fitting:
-            text, timer = run(args.source, user_ids, _make_model(args), k=k, max_songs=args.max_songs,
-                              layout=args.layout, fallback=_fallback(args), executor=executor, auto=_auto(args))
+            text, timer = run(args.source, user_ids, model, k=k, max_songs=args.max_songs,
+                              layout=args.layout, fallback=_fallback(args), executor=executor, auto=auto)
         else:
             text, timer = recommend_saved(args.source, user_ids, k, plays_path=plays, layout=args.layout,
                                           executor=executor)

@@ -35,10 +35,15 @@ class Recommender:
         One line on what the model is (``--model``'s help).
     default_grid : dict
         ``tune``'s grid around the defaults: parameter name -> values.
+    auto_search : bool
+        Whether ``run`` chooses the model's ``regularization`` per log
+        first (``jukebox_fast.auto``): for models whose fit is cheap enough
+        to repeat on a part of the catalogue.
     """
 
     summary = ""
     default_grid: dict = {}
+    auto_search = False
 
     # --- parameters --------------------------------------------------------------------------
 

@@ -150,6 +150,7 @@ class EASE(ItemItemRecommender):
 
     summary = "closed form, one float32 Cholesky inverse"
     default_grid = {"weighting": ["binary", "log"], "regularization": [30.0, 100.0, 300.0, 1000.0]}
+    auto_search = True
 
     def __init__(self, regularization: float = 100.0, weighting: Weighting = "binary", num_threads: int = 0) -> None:
         self.regularization = regularization

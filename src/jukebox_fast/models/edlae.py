@@ -331,6 +331,7 @@ class EDLAE(ItemItemRecommender):
     summary = "EASE + emphasized denoising, user weights, popularity debiasing (same single inverse)"
 
     default_grid = {"regularization": [2.0, 4.0, 8.0], "dropout": [0.75, 0.85, 0.9]}
+    auto_search = True
 
     def __init__(
         self,
