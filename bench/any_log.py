@@ -16,11 +16,13 @@ sees only the train part. The logs (``--logs`` picks some):
 - ``users1k-half``: 1,000 users and half the songs drawn from it, random 80/20 (songs outnumber users 2 to 1);
 - ``synth-sparse``: synthetic, 9,000 songs, 1,600 users, 26 songs a user, heavy counts;
 - ``synth-dense``: synthetic, 3,000 songs, 20,000 users, 60 songs a user, flat popularity;
-- ``synth-steep``: synthetic, 6,000 songs, 20,000 users, steep popularity.
+- ``synth-steep``: synthetic, 6,000 songs, 20,000 users, steep popularity;
+- ``taste-sparse``, ``taste-dense``, ``taste-steep``: the same three shapes
+  with tastes (50, 20 and 100 of them; 60%, 50% and 50% of the plays).
 
-Synthetic logs (``bench/synthetic.py``) draw songs by popularity alone,
-so they measure how a model behaves when little but popularity can be
-learnt. Deterministic: every draw has a fixed seed.
+The ``synth-*`` logs (``bench/synthetic.py``) draw songs by popularity
+alone: they measure how a model behaves when nothing but popularity can
+be learnt. The ``taste-*`` logs have tastes to learn. Deterministic: every draw has a fixed seed.
 """
 
 import argparse
@@ -97,6 +99,13 @@ LOGS = {
     "synth-sparse": lambda: split(synthetic(9000, 1600, 42000, seed=7, ones_share=0.3), seed=7),
     "synth-dense": lambda: split(synthetic(3000, 20000, 1_200_000, seed=8, popularity_exponent=0.5), seed=8),
     "synth-steep": lambda: split(synthetic(6000, 20000, 400_000, seed=9, popularity_exponent=1.2), seed=9),
+    "taste-sparse": lambda: split(synthetic(9000, 1600, 42000, seed=10, ones_share=0.3, tastes=50, taste_share=0.6), seed=10),
+    "taste-dense": lambda: split(
+        synthetic(3000, 20000, 1_200_000, seed=11, popularity_exponent=0.5, tastes=20, taste_share=0.5), seed=11
+    ),
+    "taste-steep": lambda: split(
+        synthetic(6000, 20000, 400_000, seed=12, popularity_exponent=1.2, tastes=100, taste_share=0.5), seed=12
+    ),
 }
 
 

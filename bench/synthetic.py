@@ -7,6 +7,11 @@ shaped like the Million Song Dataset's taste profile as it is usually
 preprocessed: song popularity a power law, songs per user log-normal, most
 counts 1 with a heavy tail. Ids are decimal numbers that differ from the
 dense indices, and the lines are shuffled.
+
+With ``--tastes K`` the log has tastes to learn, not only popularity:
+songs fall into K tastes, each user has one, and a share
+``--taste-share`` of a user's plays are of songs of their taste, of about
+the popularity the other draws would have had.
 """
 
 import argparse
@@ -18,7 +23,7 @@ import numpy as np
 
 def generate_log(
     n_songs, n_users, n_plays, *, seed=0, popularity_exponent=0.9, popularity_offset=50.0, activity_sigma=0.9,
-    ones_share=0.57, count_tail=1.5, max_count=10**6,
+    ones_share=0.57, count_tail=1.5, max_count=10**6, tastes=0, taste_share=0.5,
 ):
     """Plays of a synthetic log: ``(user_codes, song_codes, counts)``, int64, no repeated (user, song) pair.
 
@@ -27,8 +32,11 @@ def generate_log(
     u plays about ``n_u`` distinct songs, n_u log-normal with sigma
     ``activity_sigma``, scaled so the total is near ``n_plays`` (at least
     1, at most ``n_songs``); a share ``ones_share`` of counts is 1, the
-    rest 1 + a Pareto(``count_tail``) draw, capped at ``max_count``.
-    Deterministic for a seed.
+    rest 1 + a Pareto(``count_tail``) draw, capped at ``max_count``. With
+    ``tastes`` K > 0, the song of rank r has taste r mod K, user u has a
+    taste t_u drawn at random, and each draw is, with probability
+    ``taste_share``, moved to the song of rank r - (r mod K) + t_u (the
+    same band of popularity, the user's taste). Deterministic for a seed.
     """
     rng = np.random.default_rng(seed)
     weights = (np.arange(n_songs) + popularity_offset) ** -popularity_exponent
@@ -36,10 +44,16 @@ def generate_log(
     cumulative = np.cumsum(weights / weights.sum())
     activity = rng.lognormal(0.0, activity_sigma, n_users)
     wanted = np.clip(np.rint(activity * (n_plays / activity.sum())), 1, n_songs).astype(np.int64)
+    taste = rng.integers(0, tastes, n_users) if tastes else None
 
     def draw(who, how_many):
         owners = np.repeat(who, how_many)
         ranks = np.minimum(np.searchsorted(cumulative, rng.random(owners.size)), n_songs - 1)
+        if tastes:
+            moved = rng.random(owners.size) < taste_share
+            shifted = ranks - ranks % tastes + taste[owners]
+            shifted[shifted >= n_songs] -= tastes
+            ranks = np.where(moved & (shifted >= 0), shifted, ranks)
         return owners * n_songs + song_of_rank[ranks]
 
     def trim(keys):
@@ -137,9 +151,12 @@ def main():
     parser.add_argument("--popularity-exponent", type=float, default=0.9)
     parser.add_argument("--activity-sigma", type=float, default=0.9)
     parser.add_argument("--ones-share", type=float, default=0.57)
+    parser.add_argument("--tastes", type=int, default=0)
+    parser.add_argument("--taste-share", type=float, default=0.5)
     args = parser.parse_args()
     start = time.perf_counter()
-    shape = dict(popularity_exponent=args.popularity_exponent, activity_sigma=args.activity_sigma, ones_share=args.ones_share)
+    shape = dict(popularity_exponent=args.popularity_exponent, activity_sigma=args.activity_sigma, ones_share=args.ones_share,
+                 tastes=args.tastes, taste_share=args.taste_share)
     listens, _, stats = write_log(args.out_dir, args.songs, args.users, args.plays, seed=args.seed, **shape)
     print(f"{listens}: {listens.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - start:.1f} s")
     for key, value in stats.items():

@@ -21,7 +21,7 @@ def test_the_command_line_defaults_are_the_constructors(name, inputs, tmp_path):
     from jukebox_fast.persist import load_model
 
     log = inputs["train"][0]
-    assert cli.main(["train", str(log), str(tmp_path / "model.jbx"), "--model", name, "-q"]) == 0
+    assert cli.main(["train", str(log), str(tmp_path / "model.jbx"), "--model", name, "--no-auto", "-q"]) == 0
     assert load_model(tmp_path / "model.jbx")[0].get_params() == MODELS[name]().get_params()
     options = {a.dest: a for a in subcommands()["run"]._actions}
     for parameter, default in ((p, v.default) for p, v in MODELS[name].parameters().items() if p != "num_threads"):

@@ -72,3 +72,20 @@ def test_format_lines_matches_python():
     columns = [rng.integers(0, 10**7, 50), rng.integers(0, 12, 50), np.zeros(50, np.int64)]
     expected = "".join(f"{a} {b} {c}\n" for a, b, c in zip(*columns)).encode()
     assert synthetic.format_lines(columns) == expected
+
+
+def test_tastes_concentrate_each_users_plays_and_leave_the_default_log_unchanged():
+    plain = synthetic.generate_log(600, 2000, 30_000, seed=5)
+    assert all((a == b).all() for a, b in zip(plain, synthetic.generate_log(600, 2000, 30_000, seed=5, tastes=0)))
+    tasted = synthetic.generate_log(600, 2000, 30_000, seed=5, tastes=10, taste_share=0.8)
+    # The songs' ranks are generate_log's first draw; the song of rank r has taste r mod 10.
+    taste_of_song = np.argsort(np.random.default_rng(5).permutation(600)) % 10
+
+    def top_taste_share(users, songs, _):
+        counts = np.zeros((2000, 10))
+        np.add.at(counts, (users, taste_of_song[songs]), 1)
+        many = counts.sum(1) >= 10
+        return (counts.max(1)[many] / counts.sum(1)[many]).mean()
+
+    assert top_taste_share(*plain) < 0.35
+    assert top_taste_share(*tasted) > 0.7
