@@ -309,7 +309,10 @@ def _fit(model, interactions, user_ids, k, timer, before=None, fallback=None, ex
         model = fallback
     if auto and searchable(model):
         budget = auto_budget if auto is True else float(auto)
-        with timer("auto"), out_of_memory_reported("choosing the regularization of", model, interactions, user_ids, k):
+        # The search's fits are smaller than the fit the plan admitted: no check of their own.
+        with timer("auto"), runtime.planned(), out_of_memory_reported(
+            "choosing the regularization of", model, interactions, user_ids, k
+        ):
             if before is not None:
                 before()
                 before = None
