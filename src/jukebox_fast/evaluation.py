@@ -60,8 +60,10 @@ def _hits(recommended, held_out):
     rows = np.repeat(np.arange(recommended.shape[0], dtype=np.int64), recommended.shape[1])
     cols = recommended.reshape(-1).astype(np.int64)
     held_rows = np.repeat(np.arange(held_out.shape[0], dtype=np.int64), np.diff(held_out.indptr))
-    held = held_rows * n_items + held_out.indices
-    hit = np.isin(rows * n_items + cols, held) & (cols >= 0)
+    held = np.sort(held_rows * n_items + held_out.indices)
+    keys = rows * n_items + cols
+    found = np.minimum(np.searchsorted(held, keys), max(held.size - 1, 0))
+    hit = (held[found] == keys if held.size else np.zeros(keys.size, bool)) & (cols >= 0)
     return hit.reshape(recommended.shape).astype(np.float64)
 
 
