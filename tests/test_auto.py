@@ -64,7 +64,8 @@ def test_the_search_catalogue_is_a_share_of_the_songs_within_bounds():
 
 def test_the_search_problem_keeps_the_most_listened_songs_and_users_in_both_parts():
     X = popularity_log(n_users=400, n_songs=300)
-    fit_part, scored, held = auto.search_problem(X, songs=50, users=100)
+    kept, fit_part, scored, held = auto.search_problem(X, songs=50, users=100)
+    assert kept.shape == X.shape and kept.nnz == auto.hold_out(X)[0].nnz
     assert fit_part.shape == (400, 50) and scored.shape == held.shape == (100, 50)
     assert (np.diff(scored.indptr) > 0).all() and (np.diff(held.indptr) > 0).all()
     listeners = np.bincount(auto.hold_out(X)[0].indices, minlength=300)
@@ -227,3 +228,14 @@ def test_auto_for_a_model_it_cannot_search_is_one_line(cli):
     assert done.stderr.decode().strip().splitlines() == [
         "jukebox_fast: error: --auto chooses the regularization of --model edlae, ease, sparse, not of --model popularity"
     ]
+
+
+@pytest.mark.parametrize("weighting", ["binary", "log"])
+def test_the_gram_scale_is_the_mean_diagonal_the_model_regularizes_by(weighting, example_plays):
+    X = example_plays.toarray().astype(np.float64)
+    weights = (X > 0) if weighting == "binary" else np.where(X > 0, 1 + np.log1p(X), 0)
+    users = np.maximum((X > 0).sum(1), 1) ** -0.4
+    expected = np.diag(weights.T @ (users[:, None] * weights)).mean()
+    assert auto.gram_scale(EDLAE(weighting=weighting), example_plays) == pytest.approx(expected, rel=1e-6)
+    assert auto.gram_scale(EDLAE(user_exponent=0), example_plays) == pytest.approx((X > 0).sum(0).mean())
+    assert auto.gram_scale(EASE(), example_plays) == 1.0

@@ -13,7 +13,10 @@ regularization: up by 4x while that helps, else down, then one step of
 2x either side of the best, six fits as a rule. Its fits are on the songs
 with the most listeners, 30% of the catalogue (between 2,048 and 4,096
 songs; all of them below 2,048): the solve grows as n^3, so a fit there
-costs 0.027 of the full solve, six of them 0.16. It stops starting fits when its time budget
+costs 0.027 of the full solve, six of them 0.16. Where the regularization
+is relative to the gram matrix's mean diagonal (EDLAE, the sparse model),
+the search's fits scale it so that they regularize as much, in absolute
+terms, as the full model would: the popular songs' diagonal is larger. It stops starting fits when its time budget
 would run out. Everything is seeded: the same plays give the same choice.
 """
 
@@ -62,23 +65,38 @@ def hold_out(user_items, share=HOLD_OUT, seed=0):
 
 
 def search_problem(user_items, songs, users=SEARCH_USERS, seed=0):
-    """``(fit_part, scored_rows, held)``: what the search fits on and scores by.
+    """``(kept, fit_part, scored_rows, held)``: what the search fits on and scores by.
 
-    The plays are split by ``hold_out``; both parts keep only the ``songs``
-    songs with the most listeners in the kept part (ties: the lower index).
-    The scored users are those with plays in both parts, at most ``users``
-    of them drawn at random.
+    The plays are split by ``hold_out`` into ``kept`` and held-out plays;
+    ``fit_part`` and ``held`` keep only the ``songs`` songs with the most
+    listeners in ``kept`` (ties: the lower index). The scored users are
+    those with plays in both parts, at most ``users`` of them drawn at
+    random.
     """
     kept, held = hold_out(user_items, seed=seed)
-    n = kept.shape[1]
+    fit_part, n = kept, kept.shape[1]
     if n > songs:
         listeners = np.bincount(kept.indices, minlength=n)
         top = np.sort(np.argsort(-listeners, kind="stable")[:songs])
-        kept, held = kept[:, top], held[:, top]
-    both = np.flatnonzero((np.diff(kept.indptr) > 0) & (np.diff(held.indptr) > 0))
+        fit_part, held = kept[:, top], held[:, top]
+    both = np.flatnonzero((np.diff(fit_part.indptr) > 0) & (np.diff(held.indptr) > 0))
     if both.size > users:
         both = np.sort(np.random.default_rng(seed + 1).choice(both, users, replace=False))
-    return kept, kept[both], held[both]
+    return kept, fit_part, fit_part[both], held[both]
+
+
+def gram_scale(model, user_items):
+    """The mean diagonal of the gram matrix that ``model``'s regularization multiplies (1 where it is absolute, as in EASE)."""
+    from .data import weigh
+    from .models.edlae import weigh_users
+
+    if not getattr(model, "relative_regularization", False):
+        return 1.0
+    X = weigh(sp.csr_array(user_items), model.weighting)
+    if getattr(model, "user_exponent", 0):
+        X = weigh_users(X, model.user_exponent)
+    diagonal = np.bincount(X.indices, np.square(X.data, dtype=np.float64), minlength=X.shape[1])
+    return max(float(diagonal.mean()), np.finfo(np.float32).tiny)
 
 
 def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
@@ -113,7 +131,10 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     start = time.perf_counter()
     user_items = sp.csr_array(user_items)
     songs = search_songs(user_items.shape[1]) if songs is None else songs
-    fit_part, scored, held = search_problem(user_items, songs, seed=seed)
+    kept, fit_part, scored, held = search_problem(user_items, songs, seed=seed)
+    # The search's catalogue holds the most listened-to songs, whose gram diagonal is larger: a
+    # regularization relative to it is scaled so that each fit regularizes as much as the full model.
+    scale = gram_scale(model, kept) / gram_scale(model, fit_part)
     base = float(model.regularization)
     params = model.get_params()
     record, values = [], {}
@@ -121,7 +142,7 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     def value(factor):
         if factor not in values:
             begin = time.perf_counter()
-            trial = type(model)(**{**params, "regularization": base * factor}).fit(fit_part)
+            trial = type(model)(**{**params, "regularization": base * factor * scale}).fit(fit_part)
             songs, _ = trial.recommend(scored, k=100)
             values[factor] = float(np.mean(ndcg(songs, held, k=100))) if scored.shape[0] else 0.0
             record.append((base * factor, values[factor], time.perf_counter() - begin))

@@ -39,11 +39,15 @@ class Recommender:
         Whether ``run`` chooses the model's ``regularization`` per log
         first (``jukebox_fast.auto``): for models whose fit is cheap enough
         to repeat on a part of the catalogue.
+    relative_regularization : bool
+        Whether ``regularization`` multiplies the mean diagonal of the
+        (weighted) gram matrix, rather than being absolute.
     """
 
     summary = ""
     default_grid: dict = {}
     auto_search = False
+    relative_regularization = False
 
     # --- parameters --------------------------------------------------------------------------
 

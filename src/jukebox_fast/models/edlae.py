@@ -332,6 +332,7 @@ class EDLAE(ItemItemRecommender):
 
     default_grid = {"regularization": [2.0, 4.0, 8.0], "dropout": [0.75, 0.85, 0.9]}
     auto_search = True
+    relative_regularization = True
 
     def __init__(
         self,

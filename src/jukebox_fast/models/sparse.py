@@ -84,6 +84,7 @@ class SparseEDLAE(Recommender):
     summary = "EDLAE on each song's K strongest co-occurring songs: memory n K, for catalogues too large for n x n"
     default_grid = {"links": [100, 200, 400], "link_exponent": [0.0, 0.5]}
     auto_search = True
+    relative_regularization = True
 
     def __init__(
         self,
