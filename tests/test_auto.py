@@ -99,7 +99,7 @@ def test_the_search_walks_from_the_models_own_regularization(example_plays):
     model = EDLAE(regularization=8.0, dropout=0.5)
     chosen, record = auto.choose(model, example_plays)
     assert record[0][0] == 8.0
-    assert {r for r, _, _ in record} <= {8.0 * 2.0**e for e in range(-4, 9)}
+    assert {r for r, _, _ in record} <= {8.0 * 2.0**e for e in range(-4, 11)}
     assert chosen.get_params() == {**model.get_params(), "regularization": chosen.regularization}
     assert not model.is_fitted() and not chosen.is_fitted()
 

@@ -36,7 +36,7 @@ SEARCH_USERS = 10_000
 # Share of the plays held out.
 HOLD_OUT = 0.2
 # The regularizations tried are the model's times these powers of two, at most.
-LOWEST, HIGHEST = 2.0**-4, 2.0**8
+LOWEST, HIGHEST = 2.0**-4, 2.0**10
 # Seconds the search may take, unless told otherwise.
 BUDGET_S = 60.0
 
