@@ -32,7 +32,7 @@ from .runtime import logger
 # Songs of the search's fits, the most listened-to: this share of the catalogue, within these bounds.
 SEARCH_SHARE, FEWEST_SONGS, MOST_SONGS = 0.3, 2048, 4096
 # Users whose held-out plays rank the settings, at most.
-SEARCH_USERS = 10_000
+SEARCH_USERS = 5_000
 # Share of the plays held out.
 HOLD_OUT = 0.2
 # The regularizations tried are the model's times these powers of two, at most.
