@@ -64,12 +64,19 @@ def test_the_search_catalogue_is_a_share_of_the_songs_within_bounds():
 
 def test_the_search_problem_keeps_the_most_listened_songs_and_users_in_both_parts():
     X = popularity_log(n_users=400, n_songs=300)
-    kept, fit_part, scored, held = auto.search_problem(X, songs=50, users=100)
-    assert kept.shape == X.shape and kept.nnz == auto.hold_out(X)[0].nnz
+    fit_part, scored, held = auto.search_problem(X, songs=50, users=100)
     assert fit_part.shape == (400, 50) and scored.shape == held.shape == (100, 50)
     assert (np.diff(scored.indptr) > 0).all() and (np.diff(held.indptr) > 0).all()
     listeners = np.bincount(auto.hold_out(X)[0].indices, minlength=300)
     assert fit_part.nnz == sum(listeners[np.argsort(-listeners, kind="stable")[:50]])
+
+
+def test_on_many_users_the_search_learns_from_a_sample_of_them():
+    X = popularity_log(n_users=400, n_songs=300)
+    fit_part, scored, held = auto.search_problem(X, songs=300, users=1000, fit_users=150)
+    assert fit_part.shape == (150, 300) and scored.shape[0] <= 150
+    again = auto.search_problem(X, songs=300, users=1000, fit_users=150)
+    assert all(abs(a - b).sum() == 0 for a, b in zip((fit_part, scored, held), again))
 
 
 def test_the_choice_is_deterministic(example_plays):

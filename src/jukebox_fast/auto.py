@@ -13,10 +13,12 @@ regularization: up by 4x while that helps, else down, then one step of
 2x either side of the best, six fits as a rule. Its fits are on the songs
 with the most listeners, 30% of the catalogue (between 2,048 and 4,096
 songs; all of them below 2,048): the solve grows as n^3, so a fit there
-costs 0.027 of the full solve, six of them 0.16. Where the regularization
-is relative to the gram matrix's mean diagonal (EDLAE, the sparse model),
-the search's fits scale it so that they regularize as much, in absolute
-terms, as the full model would: the popular songs' diagonal is larger. It stops starting fits when its time budget
+costs 0.027 of the full solve, six of them 0.16. On logs of more than
+100,000 users, the fits learn from 100,000 of them. Where the
+regularization is relative to the gram matrix's mean diagonal (EDLAE, the
+sparse model), the search's fits scale it so that they regularize as
+much, in absolute terms, as the full model would: the popular songs'
+diagonal is larger, and a part of the plays' smaller. It stops starting fits when its time budget
 would run out. Everything is seeded: the same plays give the same choice.
 """
 
@@ -33,6 +35,8 @@ from .runtime import logger
 SEARCH_SHARE, FEWEST_SONGS, MOST_SONGS = 0.3, 2048, 4096
 # Users whose held-out plays rank the settings, at most.
 SEARCH_USERS = 5_000
+# Users whose plays the search's fits learn from, at most.
+SEARCH_FIT_USERS = 100_000
 # Share of the plays held out.
 HOLD_OUT = 0.2
 # The regularizations tried are the model's times these powers of two, at most.
@@ -64,25 +68,29 @@ def hold_out(user_items, share=HOLD_OUT, seed=0):
     return parts
 
 
-def search_problem(user_items, songs, users=SEARCH_USERS, seed=0):
-    """``(kept, fit_part, scored_rows, held)``: what the search fits on and scores by.
+def search_problem(user_items, songs, users=SEARCH_USERS, fit_users=SEARCH_FIT_USERS, seed=0):
+    """``(fit_part, scored_rows, held)``: what the search fits on and scores by.
 
-    The plays are split by ``hold_out`` into ``kept`` and held-out plays;
-    ``fit_part`` and ``held`` keep only the ``songs`` songs with the most
-    listeners in ``kept`` (ties: the lower index). The scored users are
-    those with plays in both parts, at most ``users`` of them drawn at
-    random.
+    At most ``fit_users`` of the users with plays are drawn at random;
+    their plays are split by ``hold_out``, and both parts keep only the
+    ``songs`` songs with the most listeners in the kept part (ties: the
+    lower index). The scored users are those with plays in both parts, at
+    most ``users`` of them drawn at random.
     """
-    kept, held = hold_out(user_items, seed=seed)
-    fit_part, n = kept, kept.shape[1]
+    X = sp.csr_array(user_items)
+    active = np.flatnonzero(np.diff(X.indptr) > 0)
+    if active.size > fit_users:
+        X = X[np.sort(np.random.default_rng(seed + 2).choice(active, fit_users, replace=False))]
+    fit_part, held = hold_out(X, seed=seed)
+    n = fit_part.shape[1]
     if n > songs:
-        listeners = np.bincount(kept.indices, minlength=n)
+        listeners = np.bincount(fit_part.indices, minlength=n)
         top = np.sort(np.argsort(-listeners, kind="stable")[:songs])
-        fit_part, held = kept[:, top], held[:, top]
+        fit_part, held = fit_part[:, top], held[:, top]
     both = np.flatnonzero((np.diff(fit_part.indptr) > 0) & (np.diff(held.indptr) > 0))
     if both.size > users:
         both = np.sort(np.random.default_rng(seed + 1).choice(both, users, replace=False))
-    return kept, fit_part, fit_part[both], held[both]
+    return fit_part, fit_part[both], held[both]
 
 
 def gram_scale(model, user_items):
@@ -131,10 +139,11 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     start = time.perf_counter()
     user_items = sp.csr_array(user_items)
     songs = search_songs(user_items.shape[1]) if songs is None else songs
-    kept, fit_part, scored, held = search_problem(user_items, songs, seed=seed)
-    # The search's catalogue holds the most listened-to songs, whose gram diagonal is larger: a
-    # regularization relative to it is scaled so that each fit regularizes as much as the full model.
-    scale = gram_scale(model, kept) / gram_scale(model, fit_part)
+    fit_part, scored, held = search_problem(user_items, songs, seed=seed)
+    # A ridge's best penalty does not grow with the data (it is the noise's variance over the
+    # prior's): a regularization relative to the gram diagonal, which does, is scaled so that each
+    # of the search's fits, on part of the plays, regularizes as much as the full model would.
+    scale = gram_scale(model, user_items) / gram_scale(model, fit_part)
     base = float(model.regularization)
     params = model.get_params()
     record, values = [], {}
