@@ -8,7 +8,7 @@ import numpy as np
 from .. import _parallel as parallel
 from ..data import select_rows
 from ..errors import BackendUnavailableError
-from ..runtime import Progress, ensure_memory
+from ..runtime import Progress, ensure_memory, logger
 from .itemitem import ItemItemRecommender, Weighting, check_choice, check_number
 
 Backend = typing.Literal["numba", "jax", "cupy", "numpy"]
@@ -250,17 +250,27 @@ class _JaxTrainer:
         return 16 * self.n * self.n + 8 * self.batch_size * self.n
 
     def prepare(self, X):
+        import jax
         import jax.numpy as jnp
 
-        from ..kernels.sgd_jax import adam_step
+        from ..kernels.sgd_jax import adam_step, column_sharding
 
         lengths = np.sort(np.diff(X.indptr))[::-1]
         capacity = int(lengths[: self.batch_size].sum())  # no batch has more plays
         self.max_chunks = max(1, -(-capacity // _JAX_CHUNK))
-        self.fn = adam_step()
-        self.B = jnp.zeros((self.n, self.n), jnp.float32)
-        self.m = jnp.zeros_like(self.B)
-        self.v = jnp.zeros_like(self.B)
+        devices = jax.devices()
+        # Over several devices, B's columns are split evenly: padded up to a multiple of their number.
+        columns = -(-self.n // len(devices)) * len(devices)
+        sharding = column_sharding(devices) if len(devices) > 1 else None
+        logger.debug(f"sgd: jax on {len(devices)} {devices[0].platform} device{'s' * (len(devices) > 1)}"
+                     + (f", B's {columns:,} columns split {columns // len(devices):,} a device" if sharding else ""))
+        self.fn = adam_step(sharding)
+
+        def zeros():
+            matrix = jnp.zeros((self.n, columns), jnp.float32)
+            return matrix if sharding is None else jax.device_put(matrix, sharding)
+
+        self.B, self.m, self.v = zeros(), zeros(), zeros()
 
     def step(self, batch, grad_scale, weight_decay, lr, beta1, beta2, eps):
         rows, cols, vals, n_chunks = pad_batch(batch, self.max_chunks, _JAX_CHUNK)
@@ -271,7 +281,7 @@ class _JaxTrainer:
         return float(residual_sq), float(b_sq)
 
     def result(self):
-        B = np.asarray(self.B)
+        B = np.ascontiguousarray(np.asarray(self.B)[:, : self.n])
         del self.B, self.m, self.v
         return B
 
