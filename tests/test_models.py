@@ -351,7 +351,7 @@ def test_every_registered_model_has_a_contract_test():
 
 
 def test_make_model_checks_names_parameters_and_values():
-    assert repr(make_model("ease", regularization=200.0)) == "EASE(regularization=200.0, weighting='binary', num_threads=0)"
+    assert repr(make_model("ease", regularization=200.0)) == "EASE(regularization=200.0, weighting='binary', num_threads=0, device='cpu')"
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         make_model("nope")
     with pytest.raises(ValueError, match="ease has no parameter 'dropout'"):

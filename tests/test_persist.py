@@ -115,7 +115,7 @@ def test_the_header_says_what_is_inside(plays):
     (n,) = struct.unpack("<Q", raw[len(MAGIC) : len(MAGIC) + 8])
     header = json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + n])
     assert header["model"] == "ease" and header["format_version"] == 1
-    assert header["hyper_parameters"] == {"regularization": 100.0, "weighting": "binary", "num_threads": 0}
+    assert header["hyper_parameters"] == {"regularization": 100.0, "weighting": "binary", "num_threads": 0, "device": "cpu"}
     assert {a["name"] for a in header["arrays"]} >= {"model.item_weights_", "plays.indptr", "users.data", "songs.offsets"}
 
 

@@ -6,7 +6,7 @@ from .. import _parallel as parallel, runtime
 from ..errors import MemoryBudgetError, NotPositiveDefiniteError
 from ..memory import count_matrices
 from ..runtime import Progress, solver_threads
-from .itemitem import ItemItemRecommender, Weighting, check_number
+from .itemitem import DEVICES, Device, ItemItemRecommender, Weighting, check_choice, check_number
 
 
 def ensure_memory_for_solve(X, model, matrices=1, advice=None):
@@ -83,6 +83,33 @@ def invert_gram(gram, regularization):
     return gram
 
 
+def device_modules(device):
+    """The array modules a ``device`` solves with (``_device``); BackendUnavailableError when it has none."""
+    from .. import _device
+
+    return _device.gpu_modules()
+
+
+def invert_on_device(X, penalty_of, modules):
+    """P = (X^T X + diagMat(penalty))^-1 solved on a device, as a new host (n, n) float32 array; and the penalty.
+
+    ``penalty_of(diag G)`` gives the diagonal added to G from G's own
+    diagonal (float64, host), as the CPU path computes it.
+    """
+    from .._device import DeviceGram
+
+    gram = DeviceGram(X, modules)
+    penalty = penalty_of(gram.diagonal())
+    inverse = np.empty((X.shape[1], X.shape[1]), np.float32)
+    try:
+        gram.inverse(penalty, inverse)
+    except np.linalg.LinAlgError:
+        raise NotPositiveDefiniteError(
+            f"X^T X + {np.min(penalty):g} I is not positive definite in float32 on the GPU; raise the regularization"
+        ) from None
+    return inverse, penalty
+
+
 def solve_ease(gram, regularization, column_scale=None):
     """EASE weights from a gram matrix, in place: B = -P / diag(P) with P = (G + lambda I)^-1.
 
@@ -146,21 +173,33 @@ class EASE(ItemItemRecommender):
     num_threads : int
         Threads for the kernels and BLAS (0: every core). The solve always
         runs on every core, so that B does not depend on it.
+    device : {"cpu", "gpu"}
+        Where the gram matrix and its inverse are computed: the CPU, or a
+        CUDA GPU with CuPy (``pip install 'jukebox_fast[gpu]'``), P copied back.
     """
 
     summary = "closed form, one float32 Cholesky inverse"
     default_grid = {"weighting": ["binary", "log"], "regularization": [30.0, 100.0, 300.0, 1000.0]}
     auto_search = True
 
-    def __init__(self, regularization: float = 100.0, weighting: Weighting = "binary", num_threads: int = 0) -> None:
+    def __init__(
+        self, regularization: float = 100.0, weighting: Weighting = "binary", num_threads: int = 0, device: Device = "cpu"
+    ) -> None:
         self.regularization = regularization
         self.weighting = weighting
         self.num_threads = num_threads
+        self.device = device
 
     def _check_params(self):
         super()._check_params()
         check_number("regularization", self.regularization, "a positive number", lambda v: v > 0)
+        check_choice("device", self.device, DEVICES)
 
     def _learn(self, X, user_items):
         ensure_memory_for_solve(X, "EASE")
+        if self.device != "cpu":
+            regularization = float(self.regularization)
+            inverse, _ = invert_on_device(X, lambda d: np.full(d.size, regularization), device_modules(self.device))
+            finish_ease(inverse)
+            return {"item_weights_": inverse}
         return {"item_weights_": solve_ease(gram_matrix(X, lower=True), float(self.regularization))}

@@ -51,8 +51,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _parallel as parallel
-from .ease import ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram
-from .itemitem import ItemItemRecommender, Weighting, check_number
+from .ease import device_modules, ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram, invert_on_device
+from .itemitem import DEVICES, Device, ItemItemRecommender, Weighting, check_choice, check_number
 
 # Rows per block when a step goes over an n x n matrix a band at a time.
 _ROWS = 256
@@ -326,6 +326,9 @@ class EDLAE(ItemItemRecommender):
     num_threads : int
         Threads for the kernels and BLAS (0: every core). The solve always
         runs on every core, so that B does not depend on it.
+    device : {"cpu", "gpu"}
+        Where the gram matrix and its inverse are computed: the CPU, or a
+        CUDA GPU with CuPy (``pip install 'jukebox_fast[gpu]'``), P copied back.
     """
 
     summary = "EASE + emphasized denoising, user weights, popularity debiasing (same single inverse)"
@@ -348,6 +351,7 @@ class EDLAE(ItemItemRecommender):
         activity_exponent: float = 0.05,
         weighting: Weighting = "binary",
         num_threads: int = 0,
+        device: Device = "cpu",
     ) -> None:
         self.regularization = regularization
         self.dropout = dropout
@@ -361,10 +365,14 @@ class EDLAE(ItemItemRecommender):
         self.activity_exponent = activity_exponent
         self.weighting = weighting
         self.num_threads = num_threads
+        self.device = device
 
     def _check_params(self):
         super()._check_params()
         check_edlae_params(self)
+        check_choice("device", self.device, DEVICES)
+        if self.device != "cpu" and self.target_weight:
+            raise ValueError("target_weight needs device='cpu' (its second n x n matrix is built on the host)")
 
     def fit_matrices(self) -> int:
         return 2 if self.target_weight else 1
@@ -394,21 +402,27 @@ class EDLAE(ItemItemRecommender):
             ensure_memory_for_solve(X, "EDLAE", 2, advice)
         else:
             ensure_memory_for_solve(X, "EDLAE")
-        gram = gram_matrix(weighted, lower=True)
-        penalty = edlae_penalty(gram.diagonal(), self.regularization, self.dropout, self.penalty_exponent)
         popularity = np.bincount(X.indices, minlength=n).astype(np.float64)
         column_scale = (1.0 + popularity) ** -self.popularity_exponent
         mean_abs = None
-        if not self.target_weight:
-            invert_gram(gram, penalty)
-            mean_abs = finish_ease(gram, column_scale)
-            weights = gram
+
+        def penalty_of(diagonal):
+            return edlae_penalty(diagonal, self.regularization, self.dropout, self.penalty_exponent)
+
+        if self.device != "cpu":  # the gram matrix and its inverse on the device, P back here
+            weights, _ = invert_on_device(weighted, penalty_of, device_modules(self.device))
+            mean_abs = finish_ease(weights, column_scale)
+        elif not self.target_weight:
+            weights = gram_matrix(weighted, lower=True)
+            invert_gram(weights, penalty_of(weights.diagonal()))
+            mean_abs = finish_ease(weights, column_scale)
         else:
+            gram = gram_matrix(weighted, lower=True)
             targets = weighted.copy()
             targets.data = (weighted.data * np.log(user_items.data.astype(np.float64))).astype(np.float32)
             targets.eliminate_zeros()  # songs played once: log 1 = 0, most of the plays
             weights = solve_weighted_targets(
-                gram, penalty, weighted.T @ targets, float(self.target_weight), column_scale
+                gram, penalty_of(gram.diagonal()), weighted.T @ targets, float(self.target_weight), column_scale
             )
         add_neighbours(weights, float(self.neighbour_weight), int(self.neighbours), mean_abs)
         counts = np.diff(X.indptr)

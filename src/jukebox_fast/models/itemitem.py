@@ -15,6 +15,8 @@ from ..runtime import Progress, ensure_memory
 from .base import Recommender
 
 Weighting = typing.Literal["binary", "log", "count"]
+Device = typing.Literal["cpu", "gpu"]
+DEVICES = typing.get_args(Device)
 
 
 class ItemItemRecommender(Recommender):
