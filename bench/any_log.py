@@ -150,7 +150,8 @@ def run_log(name, models, out):
         if searched:  # the regularization chosen inside the train part, as `run` does by default
             model, record = choose(model, train)
         value, seconds = score(model, train, scored, held_out)
-        seconds += time.perf_counter() - start - seconds if searched else 0.0
+        if searched:  # the search counts too
+            seconds = time.perf_counter() - start
         result[spec] = {"ndcg": value, "seconds": seconds, "regularization": model.regularization}
         ratio = f"  {value / result['ease*']['ndcg']:.3f}x ease*" if "ease*" in result else ""
         chosen = f"  (regularization {model.regularization:g})" if searched else ""

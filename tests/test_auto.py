@@ -34,7 +34,7 @@ def example_plays():
     return read_listens_bytes(generate_listens(n_users=600, n_songs=200, seed=3)[0])
 
 
-def read_listens_bytes(text, tmp=None):
+def read_listens_bytes(text):
     import os
     import tempfile
 

@@ -50,7 +50,7 @@ BUDGET_S = 60.0
 
 def searchable(model) -> bool:
     """Whether ``choose`` tunes this model: a closed form with a ``regularization`` (EASE, EDLAE, the sparse model)."""
-    return bool(getattr(model, "auto_search", False)) and "regularization" in type(model).parameters()
+    return bool(getattr(model, "auto_search", False))
 
 
 def search_songs(n_items):

@@ -83,22 +83,16 @@ def invert_gram(gram, regularization):
     return gram
 
 
-def device_modules(device):
-    """The array modules a ``device`` solves with (``_device``); BackendUnavailableError when it has none."""
-    from .. import _device
-
-    return _device.gpu_modules()
-
-
-def invert_on_device(X, penalty_of, modules):
-    """P = (X^T X + diagMat(penalty))^-1 solved on a device, as a new host (n, n) float32 array; and the penalty.
+def invert_on_device(X, penalty_of):
+    """P = (X^T X + diagMat(penalty))^-1 solved on the GPU (``_device``), as a new host (n, n) float32 array.
 
     ``penalty_of(diag G)`` gives the diagonal added to G from G's own
-    diagonal (float64, host), as the CPU path computes it.
+    diagonal (float64, host), as the CPU path computes it. Without CuPy
+    or a GPU: BackendUnavailableError.
     """
-    from .._device import DeviceGram
+    from .. import _device
 
-    gram = DeviceGram(X, modules)
+    gram = _device.DeviceGram(X, _device.gpu_modules())
     penalty = penalty_of(gram.diagonal())
     inverse = np.empty((X.shape[1], X.shape[1]), np.float32)
     try:
@@ -107,7 +101,7 @@ def invert_on_device(X, penalty_of, modules):
         raise NotPositiveDefiniteError(
             f"X^T X + {np.min(penalty):g} I is not positive definite in float32 on the GPU; raise the regularization"
         ) from None
-    return inverse, penalty
+    return inverse
 
 
 def solve_ease(gram, regularization, column_scale=None):
@@ -199,7 +193,7 @@ class EASE(ItemItemRecommender):
         ensure_memory_for_solve(X, "EASE")
         if self.device != "cpu":
             regularization = float(self.regularization)
-            inverse, _ = invert_on_device(X, lambda d: np.full(d.size, regularization), device_modules(self.device))
+            inverse = invert_on_device(X, lambda diagonal: np.full(diagonal.size, regularization))
             finish_ease(inverse)
             return {"item_weights_": inverse}
         return {"item_weights_": solve_ease(gram_matrix(X, lower=True), float(self.regularization))}

@@ -51,7 +51,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _parallel as parallel
-from .ease import device_modules, ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram, invert_on_device
+from .ease import ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram, invert_on_device
 from .itemitem import DEVICES, Device, ItemItemRecommender, Weighting, check_choice, check_number
 
 # Rows per block when a step goes over an n x n matrix a band at a time.
@@ -410,7 +410,7 @@ class EDLAE(ItemItemRecommender):
             return edlae_penalty(diagonal, self.regularization, self.dropout, self.penalty_exponent)
 
         if self.device != "cpu":  # the gram matrix and its inverse on the device, P back here
-            weights, _ = invert_on_device(weighted, penalty_of, device_modules(self.device))
+            weights = invert_on_device(weighted, penalty_of)
             mean_abs = finish_ease(weights, column_scale)
         elif not self.target_weight:
             weights = gram_matrix(weighted, lower=True)
