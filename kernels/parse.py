@@ -3,8 +3,9 @@
 The front end cuts the bytes into chunks at line boundaries and runs
 ``count_lines`` and then ``parse_chunk`` on every chunk, one chunk per
 thread. ``factorize_tokens`` maps tokens to dense indices in order of first
-appearance; ``scatter_rows`` and ``sort_merge_rows`` turn (row, col, value)
-triples into sorted CSR rows with repeated pairs summed.
+appearance; ``count_buckets``, ``scatter_buckets`` and ``rows_of_buckets``
+turn (row, col, value) triples into sorted CSR rows with repeated pairs
+summed.
 
 Kernels here are serial and release the GIL (``nogil=True``); the front
 end runs them on several threads. That parallelises like ``prange`` but
@@ -32,6 +33,7 @@ _SHIFT = np.uint64(33)
 _EXACT = np.uint64(1 << 63)
 _TEN = np.uint64(10)
 _NINETEEN = np.uint64(19)
+_POWERS_OF_TEN = np.array([10**i for i in range(18)], np.uint64)
 
 
 @kernel
@@ -139,8 +141,10 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, statu
     A line holds ``n_fields`` tokens separated by spaces or tabs (a
     trailing carriage return is a blank too). With ``values`` non-empty
     the last field is a positive integer stored there; the other fields
-    are tokens whose start, length and hash are stored. Blank lines are
-    skipped. ``status`` gets (records written, error code, index within
+    are tokens whose key (``token_key``) is stored, and their start and
+    length only when the key is a hash: an exact key holds the token, and
+    on a log of numeric ids the pages of ``starts`` and ``lengths`` are
+    then never touched. Blank lines are skipped. ``status`` gets (records written, error code, index within
     the chunk of the line with the error); parsing stops at that line.
 
     # Assumes: lo starts a line; starts, lengths, keys are (n_tokens, >= row + lines) with n_tokens = n_fields - (values.size > 0).
@@ -194,11 +198,11 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, statu
                 break
             length = i - token_start
             if field < n_tokens:
-                starts[field, row] = token_start
-                lengths[field, row] = length
                 if digits_only and length <= 17:  # token_key's exact key, without reading the bytes again
                     keys[field, row] = (token_value * _NINETEEN + np.uint64(length)) | _EXACT
-                else:
+                else:  # the key is a hash: the bytes are needed to tell tokens apart
+                    starts[field, row] = token_start
+                    lengths[field, row] = length
                     keys[field, row] = token_key(buf, token_start, length)
             elif counting and (not digits_only or value == 0):
                 code = ERR_COUNT
@@ -220,24 +224,91 @@ def parse_chunk(buf, lo, hi, row, n_fields, starts, lengths, keys, values, statu
 
 
 @kernel
-def factorize_tokens(buf, starts, lengths, keys, codes, first, first_keys, table, t, n_unique):
+def plain_number(key):
+    """The value of a token written as a number without leading zeros ("0" too), from its key; -1 for other tokens."""
+    if not key & _EXACT:
+        return -1
+    k = key & ~_EXACT
+    value = k // _NINETEEN
+    length = np.int64(k - value * _NINETEEN)
+    if length > 1 and value < _POWERS_OF_TEN[length - 1]:
+        return -1
+    return np.int64(value)
+
+
+@kernel
+def largest_plain_number(keys):
+    """The largest ``plain_number`` of the keys, -1 when none is one."""
+    largest = -1
+    for t in range(keys.size):
+        largest = max(largest, plain_number(keys[t]))
+    return largest
+
+
+@kernel
+def token_arena(buf, starts, lengths, first, keys, offsets):
+    """The bytes of tokens ``first``, back to back; ``offsets`` gets where each starts (and, last, the total).
+
+    A token with an exact key is written from its key (its digits,
+    leading zeros included), so its start and length are never read; any
+    other token is copied from ``buf``.
+
+    # Assumes: offsets has first.size + 1 entries; keys[u] is the key of token first[u].
+    """
+    offsets[0] = 0
+    for u in range(first.size):
+        key = keys[u]
+        length = np.int64((key & ~_EXACT) % _NINETEEN) if key & _EXACT else lengths[first[u]]
+        offsets[u + 1] = offsets[u] + length
+    data = np.empty(offsets[first.size], np.uint8)
+    for u in range(first.size):
+        key = keys[u]
+        a, b = offsets[u], offsets[u + 1]
+        if key & _EXACT:
+            value = (key & ~_EXACT) // _NINETEEN
+            for i in range(b - 1, a - 1, -1):
+                data[i] = np.uint8(48 + value % _TEN)
+                value //= _TEN
+        else:
+            data[a:b] = buf[starts[first[u]] : starts[first[u]] + b - a]
+    return data
+
+
+@kernel
+def factorize_tokens(buf, starts, lengths, keys, codes, first, first_keys, table, direct, t, n_unique):
     """Dense indices of tokens in order of first appearance, from token ``t`` on.
 
     ``codes[t]`` gets the index of token t; ``first[u]`` the position of
-    index u's first appearance and ``first_keys[u]`` its key. ``table`` is
-    an open-addressing hash table of indices (-1 when empty) that
-    ``lookup_tokens`` probes after. A probe compares keys in the compact
-    ``first_keys`` and reads a token's position and bytes only when its key
-    is a hash that matches: on a large vocabulary of numeric ids, two
-    memory reads a token instead of five. Stops early when the table gets
-    half full or ``first`` is full, so the caller can grow them; returns
-    (next token, number of distinct tokens).
+    index u's first appearance and ``first_keys[u]`` its key. A token
+    that is a plain number below ``direct.size`` finds its index at
+    ``direct[number]`` (-1 when new): one memory read, and the array is
+    small when the ids are. Other tokens go to ``table``, an
+    open-addressing hash table of indices (-1 when empty). A probe
+    compares keys in the compact ``first_keys`` and reads a token's
+    position and bytes only when its key is a hash that matches. Stops
+    early when the table gets half full or ``first`` is full, so the
+    caller can grow them; returns (next token, number of distinct
+    tokens). With ``direct`` used, the table lacks its numbers: the caller
+    builds it again from ``first_keys`` (``rehash_table``) for
+    ``lookup_tokens``.
 
-    # Assumes: table.size is a power of two holding the first n_unique indices of first; first_keys as first.
+    # Assumes: table.size is a power of two holding the first n_unique indices of first (but those in direct); first_keys as first.
     """
     mask = np.uint64(table.size - 1)
     while t < starts.size and 2 * n_unique < table.size and n_unique < first.size:
         h = keys[t]
+        number = plain_number(h) if direct.size else -1
+        if 0 <= number < direct.size:
+            u = direct[number]
+            if u < 0:
+                direct[number] = n_unique
+                first[n_unique] = t
+                first_keys[n_unique] = h
+                u = n_unique
+                n_unique += 1
+            codes[t] = u
+            t += 1
+            continue
         slot = _mix(h) & mask
         while True:
             u = table[slot]
@@ -295,59 +366,102 @@ def lookup_tokens(table, data, offsets, keys, buf, starts, lengths, query_keys, 
 
 
 @kernel
-def scatter_rows(rows, cols, values, ends, lo, hi, indices, data):
-    """Put the triples of rows lo..hi-1 into their rows, in the order they come: one thread's share of a CSR build.
-
-    ``ends[r]`` starts at row r's first position and ends at its last + 1.
-    Every thread reads all the triples, each writes only its own rows:
-    the reads are in order, the writes (the cost) are split.
-
-    # Assumes: ends[lo:hi] hold the rows' starts (indptr[:-1]); indices and data have rows.size entries.
-    """
-    for t in range(rows.size):
-        r = rows[t]
-        if lo <= r < hi:
-            p = ends[r]
-            indices[p] = cols[t]
-            data[p] = values[t]
-            ends[r] = p + 1
+def count_buckets(rows, lo, hi, shift, counts):
+    """``counts[b]`` += the triples of lo..hi-1 whose row is in bucket b (rows b << shift up to the next bucket's)."""
+    for t in range(lo, hi):
+        counts[rows[t] >> shift] += 1
 
 
 @kernel
-def sort_merge_rows(indptr, indices, data, lo, hi, kept):
-    """Sort the columns of rows lo..hi-1 and sum runs of a repeated column into their first entry.
+def scatter_buckets(rows, cols, values, lo, hi, shift, col_bits, ends, keys, bucket_values):
+    """Put triples lo..hi-1 into their buckets, in the order they come: one thread's share of the first pass of a CSR build.
 
-    ``kept[r]`` gets the number of distinct columns of row r; they are the
-    first ``kept[r]`` entries of the row afterwards, ascending. Rows of up
-    to 32 entries are sorted in place by insertion, longer ones by a
-    merge sort of their columns.
+    A triple is kept as a key, its row's place in its bucket << col_bits |
+    its column, and its value. ``ends[b]`` starts at this thread's first
+    position in bucket b and ends past its last. With a few hundred
+    buckets, the writes go to a few hundred places that stay in cache,
+    not to one random place each.
 
-    # Assumes: indptr, indices, data of CSR arrays; the rows lo..hi-1 are this thread's alone.
+    # Assumes: ends holds this thread's start in every bucket; keys and bucket_values have rows.size entries; cols < 2**col_bits.
     """
-    for r in range(lo, hi):
-        a, b = indptr[r], indptr[r + 1]
-        if b - a <= 32:
-            for p in range(a + 1, b):
-                c, v = indices[p], data[p]
-                q = p
-                while q > a and indices[q - 1] > c:
-                    indices[q] = indices[q - 1]
-                    data[q] = data[q - 1]
-                    q -= 1
-                indices[q] = c
-                data[q] = v
-        else:
-            order = np.argsort(indices[a:b], kind="mergesort")
-            sorted_indices = indices[a:b][order]
-            sorted_data = data[a:b][order]
-            indices[a:b] = sorted_indices
-            data[a:b] = sorted_data
-        w = a
-        for p in range(a, b):
-            if w > a and indices[w - 1] == indices[p]:
-                data[w - 1] += data[p]
-            else:
-                indices[w] = indices[p]
-                data[w] = data[p]
-                w += 1
-        kept[r] = w - a
+    mask = (1 << shift) - 1
+    for t in range(lo, hi):
+        r = rows[t]
+        b = r >> shift
+        p = ends[b]
+        keys[p] = (np.uint64(r & mask) << np.uint64(col_bits)) | np.uint64(cols[t])
+        bucket_values[p] = values[t]
+        ends[b] = p + 1
+
+
+@kernel
+def rows_of_buckets(keys, bucket_values, bucket_starts, b_lo, b_hi, shift, col_bits, n_rows, indptr, indices, data, kept):
+    """CSR rows of buckets b_lo..b_hi-1: the second pass of a CSR build, on data that fits in cache.
+
+    Each bucket's keys (row << col_bits | column) are sorted with their
+    values by a least-significant-digit radix sort (stable: repeats of a
+    pair stay in file order; skipped when the keys come sorted), written
+    out as the rows' columns, and each row's repeats summed into its
+    first entry. Sets ``indptr[r + 1]`` and ``kept[r]`` for the buckets'
+    rows r; ``keys`` and ``bucket_values`` of the buckets are scratch.
+
+    # Assumes: bucket_starts[b] is the CSR position of bucket b's first row; these buckets are this thread's alone.
+    """
+    size = 1 << shift
+    bits = shift + col_bits
+    passes = max(1, -(-bits // 11))
+    digit = np.uint64(-(-bits // passes))
+    n_bins = 1 << digit
+    bin_mask = np.uint64(n_bins - 1)
+    col_mask = np.uint64((1 << col_bits) - 1)
+    largest = 0
+    for b in range(b_lo, b_hi):
+        largest = max(largest, bucket_starts[b + 1] - bucket_starts[b])
+    other_keys = np.empty(largest, np.uint64)
+    other_values = np.empty(largest, bucket_values.dtype)
+    bins = np.empty((passes, n_bins), np.int64)
+    for b in range(b_lo, b_hi):
+        a, e = bucket_starts[b], bucket_starts[b + 1]
+        k, v = keys[a:e], bucket_values[a:e]
+        k2, v2 = other_keys[: e - a], other_values[: e - a]
+        bins[:] = 0
+        ordered = True
+        for p in range(e - a):
+            key = k[p]
+            ordered &= p == 0 or k[p - 1] <= key
+            for d in range(passes):
+                bins[d, np.int64((key >> (digit * np.uint64(d))) & bin_mask)] += 1
+        if not ordered:
+            for d in range(passes):
+                start = 0
+                for i in range(n_bins):
+                    count = bins[d, i]
+                    bins[d, i] = start
+                    start += count
+                at = digit * np.uint64(d)
+                for p in range(e - a):
+                    key = k[p]
+                    i = np.int64((key >> at) & bin_mask)
+                    q = bins[d, i]
+                    k2[q] = key
+                    v2[q] = v[p]
+                    bins[d, i] = q + 1
+                k, k2 = k2, k
+                v, v2 = v2, v
+        r0 = b << shift
+        r1 = min(r0 + size, n_rows)
+        p = 0
+        for r in range(r0, r1):  # rows in order, each row's columns ascending
+            row_start = a + p
+            w = row_start
+            while p < e - a and np.int64(k[p] >> np.uint64(col_bits)) == r - r0:
+                col = np.int64(k[p] & col_mask)
+                if w > row_start and indices[w - 1] == col:
+                    data[w - 1] += v[p]
+                else:
+                    indices[w] = col
+                    data[w] = v[p]
+                    w += 1
+                p += 1
+            indptr[r + 1] = a + p
+            kept[r] = w - row_start

@@ -104,6 +104,10 @@ class IdMap:
 def factorize(buf, starts, lengths, hashes):
     """Dense indices for the tokens ``buf[starts[t] : starts[t] + lengths[t]]``, in order of first appearance.
 
+    A token whose key is exact (a number of up to 17 digits, see
+    ``kernels.parse.token_key``) is known by its key alone: its start and
+    length are never read.
+
     Returns
     -------
     codes : ndarray, (n_tokens,), int32
@@ -111,14 +115,17 @@ def factorize(buf, starts, lengths, hashes):
     ids : IdMap
         The distinct tokens.
     """
-    from .kernels.parse import factorize_tokens, rehash_table
+    from .kernels.parse import factorize_tokens, largest_plain_number, rehash_table, token_arena
 
     n = starts.size
     codes = np.empty(n, np.int32)
     first = np.empty(min(n, 1 << 16), np.int64)
     first_keys = np.empty(first.size, np.uint64)
     table = np.full(1 << 12, -1, np.int32)
-    t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, 0, 0)
+    # Ids that are numbers up to about the number of tokens index an array directly (4 bytes a token at most).
+    largest = largest_plain_number(hashes)
+    direct = np.full(largest + 1 if largest < max(n, 1 << 16) else 0, -1, np.int32)
+    t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, direct, 0, 0)
     while t < n:  # the table got half full or ``first`` full: grow and go on
         if n_unique == first.size:
             grown = min(n, 2 * first.size) - first.size
@@ -127,14 +134,14 @@ def factorize(buf, starts, lengths, hashes):
         if 2 * n_unique >= table.size:
             table = np.full(2 * table.size, -1, np.int32)
             rehash_table(first_keys[:n_unique], table)
-        t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, t, n_unique)
+        t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, direct, t, n_unique)
+    if direct.size:  # the same table as without ``direct``: same size, same order of insertion
+        table.fill(-1)
+        rehash_table(first_keys[:n_unique], table)
     first = first[:n_unique]
-    token_lengths = lengths[first]
-    offsets = np.zeros(n_unique + 1, np.int64)
-    np.cumsum(token_lengths, out=offsets[1:])
-    # Byte b of the arena comes from buf[starts[first[u]] + (b - offsets[u])].
-    take = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts[first] - offsets[:-1], token_lengths)
-    return codes, IdMap(buf[take], offsets, first_keys[:n_unique], table)
+    offsets = np.empty(n_unique + 1, np.int64)
+    data = token_arena(buf, starts, lengths, first, first_keys[:n_unique], offsets)
+    return codes, IdMap(data, offsets, first_keys[:n_unique], table)
 
 
 @dataclass(frozen=True)

@@ -144,26 +144,60 @@ def _raise_line_error(path, buf, chunk_start, first_line, status, n_fields, expe
     raise InputFormatError(path, line, f"{expected} in UTF-8 text", f"{found}: {shown}")
 
 
-def _build_csr(rows, cols, values, n_rows, n_cols):
+_BUCKET_ENTRIES = 1 << 16  # triples per bucket of rows, about: a bucket's rows (some 1.5 MB) are built in cache
+
+
+def _build_csr(rows, cols, values, n_rows, n_cols, scratch=None, bucket_entries=_BUCKET_ENTRIES):
     """CSR arrays (indptr, indices, data) of triples: columns sorted in each row, repeated pairs summed.
 
-    One counting sort by row, the threads each writing their own rows,
-    then each row's columns sorted and merged on its thread.
-    """
-    from .kernels.parse import scatter_rows, sort_merge_rows
+    Two passes, each split over the threads: the triples go to buckets of
+    consecutive rows (each thread its share of the triples), then each
+    bucket is radix-sorted by (row, column) and written out as its rows,
+    repeats merged, while it is in cache (each thread its share of the
+    buckets). One pass of random writes over the whole output would miss
+    the cache on nearly every triple.
 
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    indices = np.empty(rows.size, np.int32)
-    data = np.empty(rows.size, values.dtype)
-    ends = indptr[:-1].copy()
-    shares = parallel.split_by_work(indptr, parallel.get_num_threads())
-    parallel.run_tasks(scatter_rows, [(rows, cols, values, ends, lo, hi, indices, data) for lo, hi in shares])
+    ``scratch``, a (2, rows.size) array of 8-byte items that the build may
+    overwrite, saves allocating (and faulting in) memory for the buckets.
+    The column indices come as int64, as scipy.sparse would make them.
+    """
+    from .kernels.parse import count_buckets, rows_of_buckets, scatter_buckets
+
+    n = rows.size
+    rows_per_bucket = max(1, n_rows * bucket_entries // max(n, 1))
+    shift = min(int(rows_per_bucket).bit_length() - 1, 30)
+    n_buckets = max(1, -(-n_rows // (1 << shift)))
+    col_bits = max(1, int(n_cols - 1).bit_length())
+    n_threads = parallel.get_num_threads()
+    cuts = np.linspace(0, n, n_threads + 1).astype(np.int64)
+    shares = list(zip(cuts[:-1], cuts[1:]))
+    counts = np.zeros((len(shares), n_buckets), np.int64)
+    parallel.run_tasks(count_buckets, [(rows, lo, hi, shift, counts[t]) for t, (lo, hi) in enumerate(shares)])
+    bucket_starts = np.zeros(n_buckets + 1, np.int64)
+    np.cumsum(counts.sum(axis=0), out=bucket_starts[1:])
+    # Thread t writes bucket b from the end of the earlier threads' triples of b: file order within a bucket.
+    ends = bucket_starts[:-1] + np.cumsum(counts, axis=0) - counts
+    if scratch is not None and scratch.shape == (2, n) and scratch.dtype.itemsize == values.dtype.itemsize == 8:
+        keys, bucket_values = scratch[0].view(np.uint64), scratch[1].view(values.dtype)
+    else:
+        keys, bucket_values = np.empty(n, np.uint64), np.empty(n, values.dtype)
+    parallel.run_tasks(
+        scatter_buckets, [(rows, cols, values, lo, hi, shift, col_bits, ends[t], keys, bucket_values) for t, (lo, hi) in enumerate(shares)]
+    )
+    indptr = np.empty(n_rows + 1, np.int64)
+    indptr[0] = 0
+    indices = np.empty(n, np.int64)
+    data = np.empty(n, values.dtype)
     kept = np.empty(n_rows, np.int64)
-    parallel.run_tasks(sort_merge_rows, [(indptr, indices, data, lo, hi, kept) for lo, hi in shares])
-    if kept.sum() == indices.size:
+    parallel.run_tasks(
+        rows_of_buckets,
+        [(keys, bucket_values, bucket_starts, lo, hi, shift, col_bits, n_rows, indptr, indices, data, kept)
+         for lo, hi in parallel.split_by_work(bucket_starts, n_threads)],
+    )
+    del keys, bucket_values
+    if kept.sum() == n:
         return indptr, indices, data
-    keep = np.arange(indices.size) < np.repeat(indptr[:-1] + kept, np.diff(indptr))
+    keep = np.arange(n) < np.repeat(indptr[:-1] + kept, np.diff(indptr))
     packed_indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(kept, out=packed_indptr[1:])
     return packed_indptr, indices[keep], data[keep]
@@ -195,7 +229,9 @@ def read_listens(path: str | os.PathLike) -> Interactions:
     (user_codes, users), (song_codes, songs) = parallel.run_tasks(
         factorize, [(buf, starts[field], lengths[field], hashes[field]) for field in (0, 1)]
     )
-    indptr, indices, data = _build_csr(user_codes, song_codes, counts, len(users), len(songs))
+    del buf, starts, lengths
+    indptr, indices, data = _build_csr(user_codes, song_codes, counts, len(users), len(songs), scratch=hashes)
+    del hashes
     n_repeats = counts.size - indices.size
     if n_repeats and counts.sum(dtype=np.float64) >= 2.0**62:
         _check_summed_counts(path, user_codes, song_codes, counts, users, songs, indptr, indices, data)
