@@ -131,7 +131,7 @@ def test_an_error_in_a_later_chunk_names_its_line(write, small_chunks):
     lines[5] = b""  # blank lines before the error still count
     lines[31] = b"u31 s3 3.0"
     path = write(b"\n".join(lines) + b"\n")
-    assert len(io._chunk_bounds(Path(path).read_bytes(), 0, 3)) == 3
+    assert len(io._chunk_bounds(np.frombuffer(Path(path).read_bytes(), np.uint8), 3)) == 3
     with pytest.raises(InputFormatError) as e:
         read_listens(path)
     assert e.value.line == 32
