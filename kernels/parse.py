@@ -246,88 +246,80 @@ def largest_plain_number(keys):
 
 
 @kernel
-def token_arena(buf, starts, lengths, first, keys, offsets):
-    """The bytes of tokens ``first``, back to back; ``offsets`` gets where each starts (and, last, the total).
-
-    A token with an exact key is written from its key (its digits,
-    leading zeros included), so its start and length are never read; any
-    other token is copied from ``buf``.
-
-    # Assumes: offsets has first.size + 1 entries; keys[u] is the key of token first[u].
-    """
-    offsets[0] = 0
-    for u in range(first.size):
-        key = keys[u]
-        length = np.int64((key & ~_EXACT) % _NINETEEN) if key & _EXACT else lengths[first[u]]
-        offsets[u + 1] = offsets[u] + length
-    data = np.empty(offsets[first.size], np.uint8)
-    for u in range(first.size):
-        key = keys[u]
-        a, b = offsets[u], offsets[u + 1]
-        if key & _EXACT:
-            value = (key & ~_EXACT) // _NINETEEN
-            for i in range(b - 1, a - 1, -1):
-                data[i] = np.uint8(48 + value % _TEN)
-                value //= _TEN
-        else:
-            data[a:b] = buf[starts[first[u]] : starts[first[u]] + b - a]
-    return data
+def _token_length(buf_lengths, t, key):
+    """The length of token t: from its key when exact (its start and length were not stored)."""
+    return np.int64((key & ~_EXACT) % _NINETEEN) if key & _EXACT else buf_lengths[t]
 
 
 @kernel
-def factorize_tokens(buf, starts, lengths, keys, codes, first, first_keys, table, direct, t, n_unique):
+def _append_token(arena, at, buf, start, length, key):
+    """Write token (key, and buf[start : start + length] when the key is a hash) at ``arena[at:]``."""
+    if key & _EXACT:  # the digits, leading zeros included, from the key
+        value = (key & ~_EXACT) // _NINETEEN
+        for i in range(at + length - 1, at - 1, -1):
+            arena[i] = np.uint8(48 + value % _TEN)
+            value //= _TEN
+    else:
+        arena[at : at + length] = buf[start : start + length]
+
+
+@kernel
+def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, arena, table, direct, t, n_unique):
     """Dense indices of tokens in order of first appearance, from token ``t`` on.
 
-    ``codes[t]`` gets the index of token t; ``first[u]`` the position of
-    index u's first appearance and ``first_keys[u]`` its key. A token
-    that is a plain number below ``direct.size`` finds its index at
+    ``codes[t]`` gets the index of token t. Distinct token u is kept as
+    its key ``first_keys[u]`` and its bytes ``arena[offsets[u] :
+    offsets[u + 1]]``: the IdMap's arrays, built as the tokens come. A
+    token that is a plain number below ``direct.size`` finds its index at
     ``direct[number]`` (-1 when new): one memory read, and the array is
     small when the ids are. Other tokens go to ``table``, an
     open-addressing hash table of indices (-1 when empty). A probe
-    compares keys in the compact ``first_keys`` and reads a token's
-    position and bytes only when its key is a hash that matches. Stops
-    early when the table gets half full or ``first`` is full, so the
-    caller can grow them; returns (next token, number of distinct
-    tokens). With ``direct`` used, the table lacks its numbers: the caller
-    builds it again from ``first_keys`` (``rehash_table``) for
-    ``lookup_tokens``.
+    compares keys in the compact ``first_keys``, and bytes in the compact
+    arena only when a hashed key matches. A token with an exact key is
+    known by its key alone: its start and length are never read. Stops
+    early when the table gets half full, ``first_keys`` is full or the
+    arena has no room for a new token, so the caller can grow them;
+    returns (next token, number of distinct tokens). With ``direct``
+    used, the table lacks its numbers: the caller builds it again from
+    ``first_keys`` (``rehash_table``) for ``lookup_tokens``.
 
-    # Assumes: table.size is a power of two holding the first n_unique indices of first (but those in direct); first_keys as first.
+    # Assumes: table.size is a power of two holding the indices below n_unique (but those in direct); offsets[n_unique] is set.
     """
     mask = np.uint64(table.size - 1)
-    while t < starts.size and 2 * n_unique < table.size and n_unique < first.size:
+    while t < starts.size and 2 * n_unique < table.size and n_unique < first_keys.size:
         h = keys[t]
         number = plain_number(h) if direct.size else -1
+        slot = np.uint64(0)
         if 0 <= number < direct.size:
             u = direct[number]
-            if u < 0:
-                direct[number] = n_unique
-                first[n_unique] = t
-                first_keys[n_unique] = h
-                u = n_unique
-                n_unique += 1
-            codes[t] = u
-            t += 1
-            continue
-        slot = _mix(h) & mask
-        while True:
-            u = table[slot]
-            if u < 0:
-                table[slot] = n_unique
-                first[n_unique] = t
-                first_keys[n_unique] = h
-                codes[t] = n_unique
-                n_unique += 1
+        else:
+            slot = _mix(h) & mask
+            while True:
+                u = table[slot]
+                if u < 0:
+                    break
+                if first_keys[u] == h:
+                    if h & _EXACT:
+                        break
+                    a = offsets[u]
+                    if _same_token(keys, t, arena, a, offsets[u + 1] - a, h, buf, starts[t], lengths[t]):
+                        break
+                slot = (slot + np.uint64(1)) & mask
+        if u < 0:  # a new token
+            length = _token_length(lengths, t, h)
+            at = offsets[n_unique]
+            if at + length > arena.size:
                 break
-            if first_keys[u] == h:
-                if h & _EXACT:
-                    codes[t] = u
-                    break
-                f = first[u]
-                if _same_token(keys, f, buf, starts[f], lengths[f], h, buf, starts[t], lengths[t]):
-                    codes[t] = u
-                    break
-            slot = (slot + np.uint64(1)) & mask
+            _append_token(arena, at, buf, starts[t], length, h)
+            offsets[n_unique + 1] = at + length
+            first_keys[n_unique] = h
+            if 0 <= number < direct.size:
+                direct[number] = n_unique
+            else:
+                table[slot] = n_unique
+            u = n_unique
+            n_unique += 1
+        codes[t] = u
         t += 1
     return t, n_unique
 

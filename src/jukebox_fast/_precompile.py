@@ -74,12 +74,11 @@ def kernels_late_in_read():
     them once it has compiled and run the parser, by when the helper has
     them in the cache.
     """
-    from .kernels.parse import count_buckets, rehash_table, rows_of_buckets, scatter_buckets, token_arena
+    from .kernels.parse import count_buckets, rehash_table, rows_of_buckets, scatter_buckets
 
-    i32, i64, u64, u8 = np.int32, np.int64, np.uint64, np.uint8
+    i32, i64, u64 = np.int32, np.int64, np.uint64
     return [
         (rehash_table, (np.zeros(0, u64), np.full(2, -1, i32))),
-        (token_arena, (np.zeros(0, u8), np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, u64), np.zeros(1, i64))),
         (count_buckets, (np.zeros(0, i32), 0, 0, 0, np.zeros(1, i64))),
         (scatter_buckets, (np.zeros(0, i32), np.zeros(0, i32), np.zeros(0, i64), 0, 0, 0, 1, np.zeros(1, i64), np.zeros(0, u64),
                            np.zeros(0, i64))),

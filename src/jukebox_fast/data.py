@@ -101,6 +101,9 @@ class IdMap:
         return f"IdMap({len(self)} ids)"
 
 
+_NUMBER = (1 << 63) - 1  # an exact key without its flag, the top bit (kernels.parse.token_key)
+
+
 def factorize(buf, starts, lengths, hashes):
     """Dense indices for the tokens ``buf[starts[t] : starts[t] + lengths[t]]``, in order of first appearance.
 
@@ -115,33 +118,39 @@ def factorize(buf, starts, lengths, hashes):
     ids : IdMap
         The distinct tokens.
     """
-    from .kernels.parse import factorize_tokens, largest_plain_number, rehash_table, token_arena
+    from .kernels.parse import factorize_tokens, largest_plain_number, rehash_table
 
     n = starts.size
     codes = np.empty(n, np.int32)
-    first = np.empty(min(n, 1 << 16), np.int64)
-    first_keys = np.empty(first.size, np.uint64)
+    first_keys = np.empty(min(n, 1 << 16), np.uint64)
+    offsets = np.zeros(first_keys.size + 1, np.int64)
+    arena = np.empty(1 << 20, np.uint8)
     table = np.full(1 << 12, -1, np.int32)
     # Ids that are numbers up to about the number of tokens index an array directly (4 bytes a token at most).
     largest = largest_plain_number(hashes)
     direct = np.full(largest + 1 if largest < max(n, 1 << 16) else 0, -1, np.int32)
-    t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, direct, 0, 0)
-    while t < n:  # the table got half full or ``first`` full: grow and go on
-        if n_unique == first.size:
-            grown = min(n, 2 * first.size) - first.size
-            first = np.concatenate([first, np.empty(grown, np.int64)])
+    t, n_unique = 0, 0
+    while True:
+        t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first_keys, offsets, arena, table, direct, t, n_unique)
+        if t == n:
+            break
+        # The table got half full, ``first_keys`` full or the arena short of room: grow and go on.
+        if n_unique == first_keys.size:
+            grown = min(n, 2 * first_keys.size) - first_keys.size
             first_keys = np.concatenate([first_keys, np.empty(grown, np.uint64)])
+            offsets = np.concatenate([offsets, np.zeros(grown, np.int64)])
         if 2 * n_unique >= table.size:
             table = np.full(2 * table.size, -1, np.int32)
             rehash_table(first_keys[:n_unique], table)
-        t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first, first_keys, table, direct, t, n_unique)
+        key = int(hashes[t])
+        length = (key & _NUMBER) % 19 if key & ~_NUMBER else int(lengths[t])  # kernels.parse._token_length
+        if offsets[n_unique] + length > arena.size:
+            arena = np.concatenate([arena, np.empty(max(arena.size, length), np.uint8)])
     if direct.size:  # the same table as without ``direct``: same size, same order of insertion
         table.fill(-1)
         rehash_table(first_keys[:n_unique], table)
-    first = first[:n_unique]
-    offsets = np.empty(n_unique + 1, np.int64)
-    data = token_arena(buf, starts, lengths, first, first_keys[:n_unique], offsets)
-    return codes, IdMap(data, offsets, first_keys[:n_unique], table)
+    offsets = offsets[: n_unique + 1]
+    return codes, IdMap(arena[: offsets[-1]].copy(), offsets, first_keys[:n_unique], table)
 
 
 @dataclass(frozen=True)
