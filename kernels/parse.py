@@ -33,6 +33,7 @@ _SHIFT = np.uint64(33)
 _EXACT = np.uint64(1 << 63)
 _TEN = np.uint64(10)
 _NINETEEN = np.uint64(19)
+_AHEAD = 16  # tokens whose probes factorize_tokens reads ahead
 _POWERS_OF_TEN = np.array([10**i for i in range(18)], np.uint64)
 
 
@@ -286,7 +287,22 @@ def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, are
     # Assumes: table.size is a power of two holding the indices below n_unique (but those in direct); offsets[n_unique] is set.
     """
     mask = np.uint64(table.size - 1)
+    touched = np.uint64(0)
     while t < starts.size and 2 * n_unique < table.size and n_unique < first_keys.size:
+        if t % _AHEAD == 0 and not direct.size:
+            # Read ahead what the next tokens' probes will read, each step for all of them at once: the
+            # reads overlap instead of waiting for each other (table, then key, then bytes).
+            end = min(t + _AHEAD, starts.size)
+            for p in range(t, end):
+                touched += np.uint64(table[_mix(keys[p]) & mask])
+            for p in range(t, end):
+                u = table[_mix(keys[p]) & mask]
+                if u >= 0:
+                    touched += first_keys[u] + np.uint64(offsets[u])
+            for p in range(t, end):
+                u = table[_mix(keys[p]) & mask]
+                if u >= 0:
+                    touched += np.uint64(arena[offsets[u]])
         h = keys[t]
         number = plain_number(h) if direct.size else -1
         slot = np.uint64(0)
@@ -321,7 +337,7 @@ def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, are
             n_unique += 1
         codes[t] = u
         t += 1
-    return t, n_unique
+    return t, n_unique, touched
 
 
 @kernel

@@ -131,7 +131,7 @@ def factorize(buf, starts, lengths, hashes):
     direct = np.full(largest + 1 if largest < max(n, 1 << 16) else 0, -1, np.int32)
     t, n_unique = 0, 0
     while True:
-        t, n_unique = factorize_tokens(buf, starts, lengths, hashes, codes, first_keys, offsets, arena, table, direct, t, n_unique)
+        t, n_unique, _ = factorize_tokens(buf, starts, lengths, hashes, codes, first_keys, offsets, arena, table, direct, t, n_unique)
         if t == n:
             break
         # The table got half full, ``first_keys`` full or the arena short of room: grow and go on.
