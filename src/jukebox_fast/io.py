@@ -123,7 +123,9 @@ def split_fields(path, n_fields, expected):
     """Parse a file of ``n_fields`` blank-separated fields a line (the last a count when n_fields is 3).
 
     Returns the bytes, then (n_tokens, n_records) arrays of token starts,
-    lengths and hashes, and the counts (empty unless n_fields is 3).
+    lengths and keys (``kernels.parse.token_key``), and the counts (empty
+    unless n_fields is 3). A token's start and length are set only when
+    its key is a hash; an exact key holds the token itself.
     """
     from .kernels.parse import count_lines, parse_chunk
 
