@@ -148,3 +148,17 @@ def test_idmap_lookup_takes_a_column_and_indexing_counts_from_the_end():
         ids[3]
     with pytest.raises(IndexError):
         ids[-4]
+
+
+def test_factorize_grows_its_arrays_for_many_and_long_tokens():
+    # Past 65,536 distinct tokens, past the 1 MiB arena, and one token longer than the arena by itself.
+    rng = np.random.default_rng(4)
+    short = [f"s{i}" for i in rng.permutation(70_000)] + [str(i) for i in rng.permutation(70_000)]
+    long = ["x" * 5000 + str(i) for i in range(300)] + ["y" * (3 << 20)]
+    words = short + long + short[:10] + long[-2:]
+    codes, ids, expected = factorize_words(words)
+    assert codes.tolist() == [expected[w] for w in words]
+    assert ids.tolist() == list(expected)
+    assert ids.lookup(["y" * (3 << 20), "s7", "x" * 5000 + "299", "nope"]).tolist() == [
+        expected["y" * (3 << 20)], expected["s7"], expected["x" * 5000 + "299"], -1
+    ]
