@@ -247,9 +247,9 @@ def largest_plain_number(keys):
 
 
 @kernel
-def _token_length(buf_lengths, t, key):
-    """The length of token t: from its key when exact (its start and length were not stored)."""
-    return np.int64((key & ~_EXACT) % _NINETEEN) if key & _EXACT else buf_lengths[t]
+def token_length(lengths, t, key):
+    """The length of token t (key ``key``): from the key when exact (its start and length were not stored)."""
+    return np.int64((key & ~_EXACT) % _NINETEEN) if key & _EXACT else lengths[t]
 
 
 @kernel
@@ -287,22 +287,21 @@ def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, are
     # Assumes: table.size is a power of two holding the indices below n_unique (but those in direct); offsets[n_unique] is set.
     """
     mask = np.uint64(table.size - 1)
+    ahead = np.empty(_AHEAD, np.int64)
     touched = np.uint64(0)
     while t < starts.size and 2 * n_unique < table.size and n_unique < first_keys.size:
         if t % _AHEAD == 0 and not direct.size:
             # Read ahead what the next tokens' probes will read, each step for all of them at once: the
             # reads overlap instead of waiting for each other (table, then key, then bytes).
-            end = min(t + _AHEAD, starts.size)
-            for p in range(t, end):
-                touched += np.uint64(table[_mix(keys[p]) & mask])
-            for p in range(t, end):
-                u = table[_mix(keys[p]) & mask]
-                if u >= 0:
-                    touched += first_keys[u] + np.uint64(offsets[u])
-            for p in range(t, end):
-                u = table[_mix(keys[p]) & mask]
-                if u >= 0:
-                    touched += np.uint64(arena[offsets[u]])
+            m = min(_AHEAD, starts.size - t)
+            for i in range(m):
+                ahead[i] = table[_mix(keys[t + i]) & mask]
+            for i in range(m):
+                if ahead[i] >= 0:
+                    touched += first_keys[ahead[i]] + np.uint64(offsets[ahead[i]])
+            for i in range(m):
+                if ahead[i] >= 0:
+                    touched += np.uint64(arena[offsets[ahead[i]]])
         h = keys[t]
         number = plain_number(h) if direct.size else -1
         slot = np.uint64(0)
@@ -322,7 +321,7 @@ def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, are
                         break
                 slot = (slot + np.uint64(1)) & mask
         if u < 0:  # a new token
-            length = _token_length(lengths, t, h)
+            length = token_length(lengths, t, h)
             at = offsets[n_unique]
             if at + length > arena.size:
                 break

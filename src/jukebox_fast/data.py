@@ -101,9 +101,6 @@ class IdMap:
         return f"IdMap({len(self)} ids)"
 
 
-_NUMBER = (1 << 63) - 1  # an exact key without its flag, the top bit (kernels.parse.token_key)
-
-
 def factorize(buf, starts, lengths, hashes):
     """Dense indices for the tokens ``buf[starts[t] : starts[t] + lengths[t]]``, in order of first appearance.
 
@@ -118,7 +115,7 @@ def factorize(buf, starts, lengths, hashes):
     ids : IdMap
         The distinct tokens.
     """
-    from .kernels.parse import factorize_tokens, largest_plain_number, rehash_table
+    from .kernels.parse import factorize_tokens, largest_plain_number, rehash_table, token_length
 
     n = starts.size
     codes = np.empty(n, np.int32)
@@ -134,7 +131,10 @@ def factorize(buf, starts, lengths, hashes):
         t, n_unique, _ = factorize_tokens(buf, starts, lengths, hashes, codes, first_keys, offsets, arena, table, direct, t, n_unique)
         if t == n:
             break
-        # The table got half full, ``first_keys`` full or the arena short of room: grow and go on.
+        # The table got half full, ``first_keys`` full or the arena short of room for token t: grow and go on.
+        if n_unique < first_keys.size and 2 * n_unique < table.size:
+            length = token_length(lengths, t, hashes[t])
+            arena = np.concatenate([arena, np.empty(max(arena.size, length), np.uint8)])
         if n_unique == first_keys.size:
             grown = min(n, 2 * first_keys.size) - first_keys.size
             first_keys = np.concatenate([first_keys, np.empty(grown, np.uint64)])
@@ -142,10 +142,6 @@ def factorize(buf, starts, lengths, hashes):
         if 2 * n_unique >= table.size:
             table = np.full(2 * table.size, -1, np.int32)
             rehash_table(first_keys[:n_unique], table)
-        key = int(hashes[t])
-        length = (key & _NUMBER) % 19 if key & ~_NUMBER else int(lengths[t])  # kernels.parse._token_length
-        if offsets[n_unique] + length > arena.size:
-            arena = np.concatenate([arena, np.empty(max(arena.size, length), np.uint8)])
     if direct.size:  # the same table as without ``direct``: same size, same order of insertion
         table.fill(-1)
         rehash_table(first_keys[:n_unique], table)

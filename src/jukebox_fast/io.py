@@ -38,60 +38,50 @@ def read_bytes(path):
     """
     if os.fspath(path) == "-":
         raw = bytearray(sys.stdin.buffer.read())
-        start = 3 if raw.startswith(_BOM) else 0
-        return np.frombuffer(raw, np.uint8)[start:], raw, start
-    try:
-        if os.path.isdir(path):
-            raise IsADirectoryError(21, "is a directory")
-        with open(path, "rb") as f:
-            raw = bytearray(os.fstat(f.fileno()).st_size)
-            del raw[f.readinto(raw) :]
-            raw += f.read()  # whatever a pipe or a growing file still had
-    except OSError as e:
-        raise _read_error(path, e) from None
+    else:
+        raw, n, more = _read_file(path, bytearray)
+        del raw[n:]
+        raw += more
     start = 3 if raw.startswith(_BOM) else 0
     return np.frombuffer(raw, np.uint8)[start:], raw, start
 
 
-def _file_array(path):
-    """The file's bytes in a writable uint8 array.
+def _text_array(path):
+    """``read_bytes`` for the parser: the bytes (a byte-order mark dropped) as a writable uint8 array.
 
-    NumPy backs a large array with huge pages where the system allows:
-    fewer page faults to fill it, and fewer TLB misses when the
-    factorization looks tokens up in it at random.
+    No bytearray: NumPy backs a large array with huge pages where the
+    system allows, so it is filled with fewer page faults and looked up at
+    random (by the factorization) with fewer TLB misses.
     """
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "is a directory")
-    with open(path, "rb") as f:
-        array = np.empty(os.fstat(f.fileno()).st_size, np.uint8)
-        n = f.readinto(memoryview(array))
-        more = f.read()  # whatever a pipe or a growing file still had
+    if os.fspath(path) == "-":
+        return read_bytes(path)[0]
+    array, n, more = _read_file(path, lambda size: np.empty(size, np.uint8))
     if n < array.size or more:
         array = np.concatenate([array[:n], np.frombuffer(more, np.uint8)])
-    return array
-
-
-def _read_error(path, error):
-    """The one-line error for a file that cannot be read."""
-    if isinstance(error, IsADirectoryError):
-        return JukeboxError(f"{path}: is a directory, expected a file")
-    if isinstance(error, FileNotFoundError):
-        return JukeboxError(f"{path}: no such file")
-    if isinstance(error, PermissionError):
-        return JukeboxError(f"{path}: permission denied")
-    return JukeboxError(f"{path}: cannot read: {error.strerror or error}")
-
-
-def _text_array(path):
-    """``read_bytes`` for the parser: the bytes (a byte-order mark dropped) as a uint8 array, no bytearray copy."""
-    if os.fspath(path) == "-":
-        buf, _, _ = read_bytes(path)
-        return buf
-    try:
-        array = _file_array(path)
-    except OSError as e:
-        raise _read_error(path, e) from None
     return array[3:] if array[:3].tobytes() == _BOM else array
+
+
+def _read_file(path, empty):
+    """``(buffer, n, more)``: ``empty(size)`` filled with the file's first n bytes, and what it still had past its size.
+
+    A pipe or a growing file may give fewer or more bytes than its size.
+    Errors become one line naming the file.
+    """
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "is a directory")
+        with open(path, "rb") as f:
+            buffer = empty(os.fstat(f.fileno()).st_size)
+            n = f.readinto(buffer)
+            return buffer, n, f.read()
+    except IsADirectoryError:
+        raise JukeboxError(f"{path}: is a directory, expected a file") from None
+    except FileNotFoundError:
+        raise JukeboxError(f"{path}: no such file") from None
+    except PermissionError:
+        raise JukeboxError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise JukeboxError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
 def _next_newline(buf, pos):
