@@ -33,7 +33,7 @@ _SHIFT = np.uint64(33)
 _EXACT = np.uint64(1 << 63)
 _TEN = np.uint64(10)
 _NINETEEN = np.uint64(19)
-_AHEAD = 16  # tokens whose probes factorize_tokens reads ahead
+AHEAD = 16  # tokens whose probes factorize_tokens reads ahead
 _POWERS_OF_TEN = np.array([10**i for i in range(18)], np.uint64)
 
 
@@ -266,7 +266,7 @@ def _append_token(arena, at, buf, start, length, key):
 
 
 @kernel
-def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, arena, table, direct, t, n_unique):
+def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, arena, table, direct, t, n_unique, ahead):
     """Dense indices of tokens in order of first appearance, from token ``t`` on.
 
     ``codes[t]`` gets the index of token t. Distinct token u is kept as
@@ -283,18 +283,19 @@ def factorize_tokens(buf, starts, lengths, keys, codes, first_keys, offsets, are
     arena has no room for a new token, so the caller can grow them;
     returns (next token, number of distinct tokens). With ``direct``
     used, the table lacks its numbers: the caller builds it again from
-    ``first_keys`` (``rehash_table``) for ``lookup_tokens``.
+    ``first_keys`` (``rehash_table``) for ``lookup_tokens``. ``ahead``
+    is scratch: ``AHEAD`` int64s, made by the caller (an array made
+    here would compile as a function of its own).
 
     # Assumes: table.size is a power of two holding the indices below n_unique (but those in direct); offsets[n_unique] is set.
     """
     mask = np.uint64(table.size - 1)
-    ahead = np.empty(_AHEAD, np.int64)
     touched = np.uint64(0)
     while t < starts.size and 2 * n_unique < table.size and n_unique < first_keys.size:
-        if t % _AHEAD == 0 and not direct.size:
+        if t % AHEAD == 0 and not direct.size:
             # Read ahead what the next tokens' probes will read, each step for all of them at once: the
             # reads overlap instead of waiting for each other (table, then key, then bytes).
-            m = min(_AHEAD, starts.size - t)
+            m = min(AHEAD, starts.size - t)
             for i in range(m):
                 ahead[i] = table[_mix(keys[t + i]) & mask]
             for i in range(m):
@@ -402,8 +403,24 @@ def scatter_buckets(rows, cols, values, lo, hi, shift, col_bits, ends, keys, buc
         ends[b] = p + 1
 
 
+def radix_scratch(bucket_starts, b_lo, b_hi, key_bits, value_dtype):
+    """The scratch ``rows_of_buckets`` takes after its outputs for buckets b_lo..b_hi-1 of ``key_bits``-bit keys.
+
+    ``(other_keys, other_values, bins)``: room for the largest bucket's
+    keys and values, and the counts of each pass of the radix sort, a row
+    per pass of at most 11-bit digits. Made here, not in the kernel: Numba
+    compiles array creation as functions of their own, which a first run
+    pays for.
+    """
+    largest = int(np.diff(bucket_starts[b_lo : b_hi + 1]).max(initial=0))
+    passes = max(1, -(-key_bits // 11))
+    digit = -(-key_bits // passes)
+    return np.empty(largest, np.uint64), np.empty(largest, value_dtype), np.empty((passes, 1 << digit), np.int64)
+
+
 @kernel
-def rows_of_buckets(keys, bucket_values, bucket_starts, b_lo, b_hi, shift, col_bits, n_rows, indptr, indices, data, kept):
+def rows_of_buckets(keys, bucket_values, bucket_starts, b_lo, b_hi, shift, col_bits, n_rows, indptr, indices, data, kept,
+                    other_keys, other_values, bins):
     """CSR rows of buckets b_lo..b_hi-1: the second pass of a CSR build, on data that fits in cache.
 
     Each bucket's keys (row << col_bits | column) are sorted with their
@@ -411,23 +428,19 @@ def rows_of_buckets(keys, bucket_values, bucket_starts, b_lo, b_hi, shift, col_b
     pair stay in file order; skipped when the keys come sorted), written
     out as the rows' columns, and each row's repeats summed into its
     first entry. Sets ``indptr[r + 1]`` and ``kept[r]`` for the buckets'
-    rows r; ``keys`` and ``bucket_values`` of the buckets are scratch.
+    rows r; ``keys`` and ``bucket_values`` of the buckets are scratch, and
+    so is the rest (``radix_scratch``).
 
-    # Assumes: bucket_starts[b] is the CSR position of bucket b's first row; these buckets are this thread's alone.
+    # Assumes: bucket_starts[b] is the CSR position of bucket b's first row; these buckets are this thread's alone;
+    # the scratch is radix_scratch(bucket_starts, b_lo, b_hi, shift + col_bits, bucket_values.dtype).
     """
     size = 1 << shift
-    bits = shift + col_bits
-    passes = max(1, -(-bits // 11))
-    digit = np.uint64(-(-bits // passes))
-    n_bins = 1 << digit
+    passes, n_bins = bins.shape
+    digit = np.uint64(0)
+    while (1 << digit) < n_bins:
+        digit += np.uint64(1)
     bin_mask = np.uint64(n_bins - 1)
     col_mask = np.uint64((1 << col_bits) - 1)
-    largest = 0
-    for b in range(b_lo, b_hi):
-        largest = max(largest, bucket_starts[b + 1] - bucket_starts[b])
-    other_keys = np.empty(largest, np.uint64)
-    other_values = np.empty(largest, bucket_values.dtype)
-    bins = np.empty((passes, n_bins), np.int64)
     for b in range(b_lo, b_hi):
         a, e = bucket_starts[b], bucket_starts[b + 1]
         k, v = keys[a:e], bucket_values[a:e]

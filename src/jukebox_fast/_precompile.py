@@ -83,7 +83,7 @@ def kernels_late_in_read():
         (scatter_buckets, (np.zeros(0, i32), np.zeros(0, i32), np.zeros(0, i64), 0, 0, 0, 1, np.zeros(1, i64), np.zeros(0, u64),
                            np.zeros(0, i64))),
         (rows_of_buckets, (np.zeros(0, u64), np.zeros(0, i64), np.zeros(1, i64), 0, 0, 0, 1, 0, np.zeros(1, i64), np.zeros(0, i64),
-                           np.zeros(0, i64), np.zeros(0, i64))),
+                           np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, u64), np.zeros(0, i64), np.zeros((1, 1), i64))),
     ]
 
 

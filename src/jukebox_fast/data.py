@@ -115,7 +115,7 @@ def factorize(buf, starts, lengths, hashes):
     ids : IdMap
         The distinct tokens.
     """
-    from .kernels.parse import factorize_tokens, largest_plain_number, rehash_table, token_length
+    from .kernels.parse import AHEAD, factorize_tokens, largest_plain_number, rehash_table, token_length
 
     n = starts.size
     codes = np.empty(n, np.int32)
@@ -126,9 +126,12 @@ def factorize(buf, starts, lengths, hashes):
     # Ids that are numbers up to about the number of tokens index an array directly (4 bytes a token at most).
     largest = largest_plain_number(hashes)
     direct = np.full(largest + 1 if largest < max(n, 1 << 16) else 0, -1, np.int32)
+    ahead = np.empty(AHEAD, np.int64)
     t, n_unique = 0, 0
     while True:
-        t, n_unique, _ = factorize_tokens(buf, starts, lengths, hashes, codes, first_keys, offsets, arena, table, direct, t, n_unique)
+        t, n_unique, _ = factorize_tokens(
+            buf, starts, lengths, hashes, codes, first_keys, offsets, arena, table, direct, t, n_unique, ahead
+        )
         if t == n:
             break
         # The table got half full, ``first_keys`` full or the arena short of room for token t: grow and go on.

@@ -199,7 +199,7 @@ def _build_csr(rows, cols, values, n_rows, n_cols, scratch=None, bucket_entries=
     overwrite, saves allocating (and faulting in) memory for the buckets.
     The column indices come as int64, as scipy.sparse would make them.
     """
-    from .kernels.parse import count_buckets, rows_of_buckets, scatter_buckets
+    from .kernels.parse import count_buckets, radix_scratch, rows_of_buckets, scatter_buckets
 
     n = rows.size
     rows_per_bucket = max(1, n_rows * bucket_entries // max(n, 1))
@@ -229,7 +229,8 @@ def _build_csr(rows, cols, values, n_rows, n_cols, scratch=None, bucket_entries=
     kept = np.empty(n_rows, np.int64)
     parallel.run_tasks(
         rows_of_buckets,
-        [(keys, bucket_values, bucket_starts, lo, hi, shift, col_bits, n_rows, indptr, indices, data, kept)
+        [(keys, bucket_values, bucket_starts, lo, hi, shift, col_bits, n_rows, indptr, indices, data, kept,
+          *radix_scratch(bucket_starts, lo, hi, shift + col_bits, values.dtype))
          for lo, hi in parallel.split_by_work(bucket_starts, n_threads)],
     )
     del keys, bucket_values
