@@ -3,6 +3,7 @@
 import errno
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -331,3 +332,22 @@ def test_ease_refuses_before_allocating_the_song_matrix(monkeypatch):
         "but only 16.0 MiB of memory is available (a test's budget); --max-songs 2000 keeps the most played "
         "songs that fit (Interactions.most_played in the API)"
     )
+
+
+@pytest.mark.parametrize("n, words", [(0, "0 plays"), (1, "1 play"), (2, "2 plays"), (20278, "20,278 plays")])
+def test_a_count_agrees_with_its_noun(n, words):
+    from jukebox_fast.errors import count
+
+    assert count(n, "play") == words
+    assert count(n, "entry", "entries").split()[1] == ("entry" if n == 1 else "entries")
+
+
+def test_one_repeated_line_is_told_in_the_singular(tmp_path):
+    path = tmp_path / "listen_count.txt"
+    path.write_text("a x 1\na x 2\nb y 1\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_listens(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}: 1 line repeats an earlier (user, song) pair; its count was added to that pair's"
+    ]

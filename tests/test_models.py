@@ -199,7 +199,7 @@ class RecommenderContract:
         assert [song for song, _ in stored[0]] == [plays.songs[int(i)] for i in indices[0] if i >= 0]
         from jukebox_fast import JukeboxWarning
 
-        with pytest.warns(JukeboxWarning, match="1 plays of songs the model does not know"):
+        with pytest.warns(JukeboxWarning, match="1 play of songs the model does not know was left out"):
             recommend_ids(model, plays, plays=[{"never heard": 3, **mapping}], k=6)
 
     def test_progress_goes_to_the_callback(self, plays):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from jukebox_fast import InputFormatError, JukeboxWarning, io
 from jukebox_fast import _parallel as parallel
+from jukebox_fast.errors import repeats_message
 from jukebox_fast.io import read_listens, read_user_ids
 
 BOM = b"\xef\xbb\xbf"
@@ -186,7 +187,7 @@ def check_listens(path, data, chunk_bytes, threads):
     assert m.nnz == np.count_nonzero(dense)
     assert len(warned) == (1 if repeats else 0)
     if repeats:
-        assert f" {repeats} lines repeat" in warned[0]
+        assert warned[0] == repeats_message(path, repeats)
 
 
 @FUZZ

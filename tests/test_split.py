@@ -85,7 +85,7 @@ def test_split_file_partitions_the_plays_in_the_problem_formats(tmp_path, protoc
 def test_split_sums_a_repeated_pair_so_it_lands_in_one_part(tmp_path):
     log = tmp_path / "listen_count.txt"
     log.write_text("a x 1\nb y 2\na x 4\nb z 1\na w 1\n")
-    with pytest.warns(JukeboxWarning, match="1 lines repeat"):
+    with pytest.warns(JukeboxWarning, match="1 line repeats an earlier"):
         split_file(log, tmp_path / "out", seed=0, ratio=0.5)
     train = read_plays(tmp_path / "out" / "listen_count.txt")
     held = {(h[0], s) for h in map(str.split, (tmp_path / "out" / "test_data.txt").read_text().splitlines()) for s in h[1:]}

@@ -146,7 +146,7 @@ def test_plays_from_another_file_fold_in_new_users(files, model_file, tmp_path, 
     _, stored, _ = command(capsysbinary, "recommend", model_file, tmp_path / "old.txt", "-k", "8", "-q")
     status, folded, err = command(capsysbinary, "recommend", model_file, tmp_path / "new.txt", "-k", "8",
                                   "--plays", tmp_path / "plays.txt")
-    assert status == 0 and "1 plays of songs the model does not know were left out" in err
+    assert status == 0 and "1 play of songs the model does not know was left out" in err
     assert [line.split()[1:] for line in folded.decode().splitlines()] == [
         line.split()[1:] for line in stored.decode().splitlines()
     ]

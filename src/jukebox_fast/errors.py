@@ -60,6 +60,18 @@ class OutOfMemoryError(JukeboxError, MemoryError):
     """An allocation failed though the memory plan admitted the run; says what failed and what to do."""
 
 
+def count(n, noun, plural=None):
+    """A number and the noun that agrees with it: '1 user', '20,278 users', '1 play', '2 plays'."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def repeats_message(path, n_repeats):
+    """The warning for lines that repeat an earlier (user, song) pair, whose counts were added to it."""
+    if n_repeats == 1:
+        return f"{path}: 1 line repeats an earlier (user, song) pair; its count was added to that pair's"
+    return f"{path}: {n_repeats:,} lines repeat an earlier (user, song) pair; their counts were added up"
+
+
 def format_size(n_bytes):
     """Bytes for people: '37.3 GiB', '512.0 MiB'."""
     return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"

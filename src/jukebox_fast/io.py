@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from . import _parallel as parallel
 from .data import IdMap, Interactions, factorize
-from .errors import InputFormatError, JukeboxError, JukeboxWarning
+from .errors import InputFormatError, JukeboxError, JukeboxWarning, repeats_message
 
 _BOM = b"\xef\xbb\xbf"
 LISTEN_FORMAT = "'<user_id> <song_id> <count>'"
@@ -275,11 +275,7 @@ def read_listens(path: str | os.PathLike) -> Interactions:
     if n_repeats and counts.sum(dtype=np.float64) >= 2.0**62:
         _check_summed_counts(path, user_codes, song_codes, counts, users, songs, indptr, indices, data)
     if n_repeats:
-        warnings.warn(
-            f"{path}: {n_repeats} lines repeat an earlier (user, song) pair; their counts were added up",
-            JukeboxWarning,
-            stacklevel=2,
-        )
+        warnings.warn(repeats_message(path, n_repeats), JukeboxWarning, stacklevel=2)
     user_items = sp.csr_array((data, indices, indptr), shape=(len(users), len(songs)))
     user_items.has_sorted_indices = True
     return Interactions(user_items, users, songs, int(n_repeats))

@@ -13,7 +13,7 @@ import numpy as np
 from . import runtime
 from .auto import BUDGET_S as auto_budget, choose, report, searchable
 from .data import select_rows
-from .errors import JukeboxError, JukeboxWarning, MemoryBudgetError, format_size
+from .errors import JukeboxError, JukeboxWarning, MemoryBudgetError, count, format_size
 from .io import format_recommendations, read_listens, read_user_ids
 from ._precompile import start_precompiling
 from .runtime import logger
@@ -79,7 +79,8 @@ def recommend_ids(model, interactions, users=None, plays=None, k=10, filter_seen
     else:
         rows, unknown = interactions.rows_of(list(plays))
         if unknown:
-            warnings.warn(f"{unknown:,} plays of songs the model does not know were left out", JukeboxWarning, stacklevel=2)
+            verb = "was" if unknown == 1 else "were"
+            warnings.warn(f"{count(unknown, 'play')} of songs the model does not know {verb} left out", JukeboxWarning, stacklevel=2)
     indices, scores = model.recommend(rows, k=k, filter_seen=filter_seen)
     songs = interactions.songs
     return [
@@ -181,8 +182,8 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
             if len(user_ids) == 0:
                 warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
             logger.info(
-                f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and "
-                f"{len(interactions.songs):,} songs; {len(user_ids):,} users to answer"
+                f"read {count(interactions.n_plays, 'play')} of {count(len(interactions.users), 'user')} and "
+                f"{count(len(interactions.songs), 'song')}; {count(len(user_ids), 'user')} to answer"
             )
             interactions = keep_most_played(interactions, max_songs)
             model = _fit(model, interactions, user_ids, k, timer, compiling.before_fit, fallback, executor, auto)
@@ -209,7 +210,8 @@ def train(listens_path, model_path, model, max_songs=None, memory_limit=None, fa
         with timer("read"):
             interactions = read_listens(listens_path)
         logger.info(
-            f"read {interactions.n_plays:,} plays of {len(interactions.users):,} users and {len(interactions.songs):,} songs"
+            f"read {count(interactions.n_plays, 'play')} of {count(len(interactions.users), 'user')} and "
+            f"{count(len(interactions.songs), 'song')}"
         )
         interactions = keep_most_played(interactions, max_songs)
         model = _fit(model, interactions, [], 0, timer, fallback=fallback, executor=executor, auto=auto)
@@ -247,11 +249,12 @@ def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None, plays_p
                 given, unknown = read_listens(plays_path).in_songs_of(interactions.songs)
         if len(user_ids) == 0:
             warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
-        logger.info(f"{model_path}: {model!r} fit on {interactions.n_plays:,} plays; {len(user_ids):,} users to answer")
+        logger.info(f"{model_path}: {model!r} fit on {count(interactions.n_plays, 'play')}; {count(len(user_ids), 'user')} to answer")
         if plays_path is not None:
             logger.info(
-                f"{plays_path}: {given.n_plays:,} plays of {len(given.users):,} users, the users' plays from now on"
-                + (f"; {unknown:,} plays of songs the model does not know were left out" if unknown else "")
+                f"{plays_path}: {count(given.n_plays, 'play')} of {count(len(given.users), 'user')}, the users' plays from now on"
+                + (f"; {count(unknown, 'play')} of songs the model does not know {'was' if unknown == 1 else 'were'} left out"
+                   if unknown else "")
             )
             interactions = given
         with out_of_memory_reported("recommending with", model, interactions, user_ids, k):

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .errors import InputFormatError, JukeboxError, JukeboxWarning
+from .errors import InputFormatError, JukeboxError, JukeboxWarning, repeats_message
 
 PROTOCOLS = ("random", "per-user")
 
@@ -91,12 +91,7 @@ def split_file(
     pairs = user_codes.astype(np.int64) * len(songs) + song_codes
     _, first, inverse = np.unique(pairs, return_index=True, return_inverse=True)
     if first.size < pairs.size:
-        warnings.warn(
-            f"{listens_path}: {pairs.size - first.size} lines repeat an earlier (user, song) pair; "
-            "their counts were added up",
-            JukeboxWarning,
-            stacklevel=2,
-        )
+        warnings.warn(repeats_message(listens_path, pairs.size - first.size), JukeboxWarning, stacklevel=2)
         order = np.argsort(first)  # distinct pairs in order of first appearance
         summed = np.zeros(first.size, np.int64)
         np.add.at(summed, np.argsort(order)[inverse.reshape(-1)], counts)
