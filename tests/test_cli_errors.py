@@ -112,12 +112,20 @@ def test_an_unreadable_input(files, capsys, monkeypatch):
 # -- user_ids.txt --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("layout", ["text", "jsonl"])
 @pytest.mark.parametrize("data", [b"", b"\n\r\n"])
-def test_an_empty_user_list_gives_empty_output_and_a_warning(files, capsys, data):
+def test_an_empty_user_list_gives_empty_output_and_a_warning_without_a_fit(files, capsys, monkeypatch, data, layout):
+    from jukebox_fast import pipeline
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a model was fitted for no users")
+
+    monkeypatch.setattr(pipeline, "_fit", no_fit)
     (files / "user_ids.txt").write_bytes(data)
-    status, out, err = run(capsys, files / "listen_count.txt", files / "user_ids.txt", "-o", files / "recs.txt")
+    status, out, err = run(capsys, files / "listen_count.txt", files / "user_ids.txt", "-o", files / "recs.txt",
+                           "--format", layout)
     assert status == 0
-    assert f"jukebox_fast: warning: {files}/user_ids.txt: no user ids; the output is empty" in err
+    assert f"jukebox_fast: warning: {files}/user_ids.txt: no user ids; the output is empty and no model is fitted" in err
     assert (files / "recs.txt").read_bytes() == b""
 
 

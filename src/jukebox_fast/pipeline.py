@@ -168,7 +168,8 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
     runs the fit's and the scoring's blocks (``jukebox_fast.cluster``);
     the text is the same. ``auto`` chooses the model's regularization by
     validation inside the plays first (``jukebox_fast.auto``): True, or a
-    time budget in seconds.
+    time budget in seconds. With no user ids to answer, nothing is fitted
+    and the text is empty.
     """
     with _memory_limit(memory_limit):
         timer = PhaseTimer()
@@ -179,12 +180,16 @@ def run(listens_path, user_ids_path, model, k=100, max_songs=None, memory_limit=
             with timer("read"):
                 interactions = read_listens(listens_path)
                 user_ids = read_user_ids(user_ids_path)
-            if len(user_ids) == 0:
-                warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
             logger.info(
                 f"read {count(interactions.n_plays, 'play')} of {count(len(interactions.users), 'user')} and "
                 f"{count(len(interactions.songs), 'song')}; {count(len(user_ids), 'user')} to answer"
             )
+            if len(user_ids) == 0:  # nothing to answer: no fit, which on a large log would take minutes
+                warnings.warn(f"{user_ids_path}: no user ids; the output is empty and no model is fitted", JukeboxWarning,
+                              stacklevel=2)
+                compiling.abandon()
+                nothing = np.empty((0, k), np.int32), np.empty((0, k), np.float32)
+                return format_recommendations(user_ids, interactions.songs, *nothing, layout), timer
             interactions = keep_most_played(interactions, max_songs)
             model = _fit(model, interactions, user_ids, k, timer, compiling.before_fit, fallback, executor, auto)
         except BaseException:
