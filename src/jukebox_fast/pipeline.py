@@ -62,6 +62,11 @@ def recommend_for_file(interactions, model, user_ids, k, timer, layout="text", e
         return format_recommendations(user_ids, interactions.songs, recommended, scores, layout)
 
 
+def _unknown_plays(n):
+    """What is said of ``n`` plays of songs a model does not know: they were left out."""
+    return f"{count(n, 'play')} of songs the model does not know {'was' if n == 1 else 'were'} left out"
+
+
 def recommend_ids(model, interactions, users=None, plays=None, k=10, filter_seen=True):
     """Recommendations by external ids: ``[[(song_id, score), ...], ...]``, one list per user, best first.
 
@@ -79,8 +84,7 @@ def recommend_ids(model, interactions, users=None, plays=None, k=10, filter_seen
     else:
         rows, unknown = interactions.rows_of(list(plays))
         if unknown:
-            verb = "was" if unknown == 1 else "were"
-            warnings.warn(f"{count(unknown, 'play')} of songs the model does not know {verb} left out", JukeboxWarning, stacklevel=2)
+            warnings.warn(_unknown_plays(unknown), JukeboxWarning, stacklevel=2)
     indices, scores = model.recommend(rows, k=k, filter_seen=filter_seen)
     songs = interactions.songs
     return [
@@ -254,12 +258,13 @@ def recommend_saved(model_path, user_ids_path, k=100, memory_limit=None, plays_p
                 given, unknown = read_listens(plays_path).in_songs_of(interactions.songs)
         if len(user_ids) == 0:
             warnings.warn(f"{user_ids_path}: no user ids; the output is empty", JukeboxWarning, stacklevel=2)
-        logger.info(f"{model_path}: {model!r} fit on {count(interactions.n_plays, 'play')}; {count(len(user_ids), 'user')} to answer")
+        logger.info(
+            f"{model_path}: {model!r} fit on {count(interactions.n_plays, 'play')}; {count(len(user_ids), 'user')} to answer"
+        )
         if plays_path is not None:
             logger.info(
-                f"{plays_path}: {count(given.n_plays, 'play')} of {count(len(given.users), 'user')}, the users' plays from now on"
-                + (f"; {count(unknown, 'play')} of songs the model does not know {'was' if unknown == 1 else 'were'} left out"
-                   if unknown else "")
+                f"{plays_path}: {count(given.n_plays, 'play')} of {count(len(given.users), 'user')}, "
+                "the users' plays from now on" + (f"; {_unknown_plays(unknown)}" if unknown else "")
             )
             interactions = given
         with out_of_memory_reported("recommending with", model, interactions, user_ids, k):
