@@ -1,6 +1,6 @@
 """Defaults against tuned EASE on many logs: the official log's splits, samples and protocols, and synthetic logs.
 
-    python bench/any_log.py [--logs NAME ...] [--models NAME ...] [--json OUT]
+    python bench/any_log.py [--logs NAME ...] [--file NAME=PATH ...] [--models NAME ...] [--json OUT]
 
 For each log, each model is fitted on the log's train part and scored on
 its test part by NDCG@100 (the problem's metric; users with plays in both
@@ -19,6 +19,10 @@ sees only the train part. The logs (``--logs`` picks some):
 - ``synth-steep``: synthetic, 6,000 songs, 20,000 users, steep popularity;
 - ``taste-sparse``, ``taste-dense``, ``taste-steep``: the same three shapes
   with tastes (50, 20 and 100 of them; 60%, 50% and 50% of the plays).
+
+``--file NAME=PATH`` adds a log of your own, in the format of
+``listen_count.txt`` (user, song, count on each line), split at random
+80/20.
 
 The ``synth-*`` logs (``bench/synthetic.py``) draw songs by popularity
 alone: they measure how a model behaves when nothing but popularity can
@@ -126,11 +130,18 @@ def score(model, train, scored, held_out):
     return float(np.mean(ndcg(songs, held_out, k=100))), time.perf_counter() - start
 
 
-def run_log(name, models, out):
+def from_file(path):
+    """A log of your own, ``listen_count.txt``'s format, split at random 80/20."""
+    from jukebox_fast import read_listens
+
+    return split(read_listens(path).user_items, seed=13)
+
+
+def run_log(name, models, out, make):
     from jukebox_fast.auto import choose
     from jukebox_fast.models import EASE, make_model
 
-    train, test = LOGS[name]()
+    train, test = make()
     train = sp.csr_array(train)
     scored, held_out = evaluation_rows(train, test)
     shape = f"{train.shape[0]:,} users, {train.shape[1]:,} songs, {train.nnz:,} train plays, {scored.shape[0]:,} scored"
@@ -152,9 +163,10 @@ def run_log(name, models, out):
         value, seconds = score(model, train, scored, held_out)
         if searched:  # the search counts too
             seconds = time.perf_counter() - start
-        result[spec] = {"ndcg": value, "seconds": seconds, "regularization": model.regularization}
+        votes = getattr(model, "user_neighbour_weight", 0)
+        result[spec] = {"ndcg": value, "seconds": seconds, "regularization": model.regularization, "user_neighbour_weight": votes}
         ratio = f"  {value / result['ease*']['ndcg']:.3f}x ease*" if "ease*" in result else ""
-        chosen = f"  (regularization {model.regularization:g})" if searched else ""
+        chosen = f"  (regularization {model.regularization:g}, user votes {votes:g})" if searched else ""
         print(f"  {spec}  {value:.4f}  {seconds:.1f}s{ratio}{chosen}", flush=True)
 
 
@@ -170,7 +182,10 @@ def _number(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--logs", nargs="+", default=list(LOGS), choices=list(LOGS))
+    parser.add_argument("--logs", nargs="*", default=None, choices=list(LOGS),
+                        help="the built-in logs to run (default: all of them, unless --file is given)")
+    parser.add_argument("--file", nargs="+", default=[], metavar="NAME=PATH",
+                        help="a log of your own (listen_count.txt's format), split at random 80/20")
     parser.add_argument("--models", nargs="+", default=["ease*", "edlae"],
                         help="ease* (tuned on test), MODEL[:param=value...] (e.g. edlae:regularization=16), or auto+MODEL[...]: "
                         "its regularization chosen inside the train part first, as run does")
@@ -180,8 +195,14 @@ def main():
     if args.json and os.path.exists(args.json):
         with open(args.json) as f:
             out = json.load(f)
-    for name in args.logs:
-        run_log(name, args.models, out)
+    logs = {name: LOGS[name] for name in (args.logs if args.logs is not None else [] if args.file else LOGS)}
+    for spec in args.file:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            parser.error(f"--file {spec}: expected NAME=PATH")
+        logs[name] = lambda path=path: from_file(path)
+    for name, make in logs.items():
+        run_log(name, args.models, out, make)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=1)

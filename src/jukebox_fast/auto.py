@@ -10,6 +10,13 @@ test data of an evaluation stays out of reach), fits the model at a few
 regularizations on the rest, ranks them by the NDCG@100 of the held-out
 plays and returns the model with the best.
 
+Then, for models with ``user_neighbour_weight`` (EDLAE) left at 0, on
+logs of at most 100,000 users: the votes of similar users are tried at
+a few weights on the same held-out plays, and the best is taken only
+where it beats no votes by two standard errors of the users' paired
+differences (on logs where they do not help, a small weight can look
+better by chance, and costs on the test data).
+
 The search walks a grid of powers of two around the model's own
 regularization: up by 4x while that helps, else down, then one step of
 2x either side of the best, six fits as a rule. Its fits are on the songs
@@ -46,6 +53,10 @@ HOLD_OUT = 0.2
 LOWEST, HIGHEST = 2.0**-4, 2.0**10
 # Seconds the search may take, unless told otherwise.
 BUDGET_S = 60.0
+# The weights of similar users' votes tried (EDLAE's user_neighbour_weight), once the regularization is chosen.
+USER_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
+# A weight is taken only when its held-out NDCG@100 beats no votes by this many standard errors (paired by user).
+EVIDENCE = 2.0
 
 
 def searchable(model) -> bool:
@@ -131,7 +142,8 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     Returns
     -------
     model : Recommender
-        A new, unfitted model: ``model``'s parameters, the regularization chosen.
+        A new, unfitted model: ``model``'s parameters, the regularization
+        (and the weight of similar users' votes) chosen.
     record : list of (regularization, NDCG@100, seconds)
         Each fit of the search, in the order tried.
     """
@@ -151,12 +163,18 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     params = model.get_params()
     record, values = [], {}
 
+    # The best fit so far, with its users' NDCG@100: the votes of similar users are tried on it.
+    kept = {}
+
     def value(factor):
         if factor not in values:
             begin = time.perf_counter()
             trial = type(model)(**{**params, "regularization": base * factor * scale}).fit(fit_part)
             ranked, _ = trial.recommend(scored, k=100)
-            values[factor] = float(np.mean(ndcg(ranked, held, k=100))) if scored.shape[0] else 0.0
+            per_user = ndcg(ranked, held, k=100)
+            values[factor] = float(np.mean(per_user)) if scored.shape[0] else 0.0
+            if not kept or values[factor] > kept["value"]:
+                kept.update(factor=factor, value=values[factor], trial=trial, per_user=per_user)
             record.append((base * factor, values[factor], time.perf_counter() - begin))
             logger.debug(f"auto: regularization {base * factor:g}: validation NDCG@100 {values[factor]:.4f} "
                          f"({record[-1][2]:.1f}s)")
@@ -177,11 +195,51 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     for factor in (best * 2.0, best / 2.0):
         if LOWEST <= factor <= HIGHEST and time_left() and value(factor) > values[best]:
             best = factor
+    chosen = {**params, "regularization": base * best}
+    n_users = int(np.count_nonzero(np.diff(user_items.indptr)))
+    if params.get("user_neighbour_weight") == 0 and n_users <= SEARCH_FIT_USERS and scored.shape[0] and time_left():
+        begin = time.perf_counter()
+        assert kept["factor"] == best  # the walk only moves to a better value
+        chosen["user_neighbour_weight"] = user_neighbour_weight(kept["trial"], scored, held, kept["per_user"])
+        logger.debug(f"auto: similar users' votes: weight {chosen['user_neighbour_weight']:g} "
+                     f"({time.perf_counter() - begin:.1f}s)")
     logger.debug(
         f"auto: {len(record)} fits on {fit_part.shape[1]:,} songs, {scored.shape[0]:,} users scored, "
         f"{time.perf_counter() - start:.1f}s"
     )
-    return type(model)(**{**params, "regularization": base * best}), record
+    return type(model)(**chosen), record
+
+
+def user_neighbour_weight(trial, scored, held, without):
+    """The weight of similar users' votes that ranks ``held`` best for the rows ``scored`` of ``trial``'s log, or 0.
+
+    ``trial`` is fitted (on a log without ``held``); the weights are tried
+    in turn on it, upwards while each ranks better than the last;
+    ``without`` holds each scored user's NDCG@100 without votes. A weight
+    is taken only when its NDCG@100 beats no votes by
+    ``EVIDENCE`` standard errors of the users' differences, and then the
+    best of those.
+    """
+    from .evaluation import ndcg
+
+    per_user = {0.0: without}
+    previous = 0.0
+    for weight in USER_WEIGHTS:  # up while it helps
+        trial.user_neighbour_weight = weight
+        ranked, _ = trial.recommend(scored, k=100)
+        per_user[weight] = ndcg(ranked, held, k=100)
+        logger.debug(f"auto: similar users' votes at weight {weight:g}: validation NDCG@100 {per_user[weight].mean():.4f}")
+        if per_user[weight].mean() <= per_user[previous].mean():
+            break
+        previous = weight
+    trial.user_neighbour_weight = 0.0
+    best = 0.0
+    for weight in per_user:
+        gain = per_user[weight] - per_user[0.0]
+        error = gain.std() / np.sqrt(gain.size)
+        if gain.mean() > EVIDENCE * error and per_user[weight].mean() > per_user[best].mean():
+            best = weight
+    return best
 
 
 def report(model, chosen, record):
@@ -191,8 +249,12 @@ def report(model, chosen, record):
     best = max(record, key=lambda r: r[1])
     seconds = sum(r[2] for r in record)
     if chosen.regularization == model.regularization:
-        return (f"auto: {name} keeps regularization {model.regularization:g} (validation NDCG@100 {start:.4f}; "
-                f"{len(record)} fits, {seconds:.1f}s; --no-auto skips this)")
-    return (f"auto: {name} regularization {chosen.regularization:g} instead of {model.regularization:g} "
-            f"(validation NDCG@100 {best[1]:.4f} against {start:.4f}; {len(record)} fits, {seconds:.1f}s; "
-            "--no-auto skips this)")
+        line = f"auto: {name} keeps regularization {model.regularization:g}"
+        scores = f"validation NDCG@100 {start:.4f}"
+    else:
+        line = f"auto: {name} regularization {chosen.regularization:g} instead of {model.regularization:g}"
+        scores = f"validation NDCG@100 {best[1]:.4f} against {start:.4f}"
+    votes = getattr(chosen, "user_neighbour_weight", 0)
+    if votes != getattr(model, "user_neighbour_weight", 0):
+        line += f", and similar users' votes at weight {votes:g}"
+    return f"{line} ({scores}; {len(record)} fits, {seconds:.1f}s; --no-auto skips this)"

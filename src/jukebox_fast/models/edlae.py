@@ -51,8 +51,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _parallel as parallel
+from ..memory import BLOCK_BYTES
 from .ease import ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram, invert_on_device
 from .itemitem import DEVICES, Device, ItemItemRecommender, Weighting, check_choice, check_number
+from .users import UserNeighbours, pool_arrays
 
 # Rows per block when a step goes over an n x n matrix a band at a time.
 _ROWS = 256
@@ -277,6 +279,9 @@ def check_edlae_params(model):
     for name in ("user_exponent", "activity_exponent"):
         check_number(name, getattr(model, name), "a finite number", lambda v: True)
     check_number("neighbours", model.neighbours, "a positive integer", lambda v: v >= 1, integer=True)
+    if hasattr(model, "user_neighbours"):
+        check_number("user_neighbour_weight", model.user_neighbour_weight, "a finite number >= 0", lambda v: v >= 0)
+        check_number("user_neighbours", model.user_neighbours, "a positive integer", lambda v: v >= 1, integer=True)
 
 
 class EDLAE(ItemItemRecommender):
@@ -321,6 +326,15 @@ class EDLAE(ItemItemRecommender):
         d: a user with n songs has scores divided by (1 + listeners of the
         song)**(d log(n / n_0)), n_0 the mean, so heavy listeners get fewer
         popular songs (0: the same debiasing for everyone).
+    user_neighbour_weight : float
+        g >= 0: a user's ``user_neighbours`` most similar training users
+        (the cosine of their sets of songs) vote for their songs, and the
+        votes are added at g times the spread of the user's own scores (0:
+        none; the search, ``--auto``, sets it where held-out plays show
+        that it helps). The model keeps the training users' songs (4 bytes
+        a play), so the weight can also be set after the fit.
+    user_neighbours : int
+        The similar users who vote, for ``user_neighbour_weight`` (>= 1).
     weighting : {"binary", "log", "count"}
         How a play count becomes an entry of X: 1 (binary), 1 + log(1 + count) (log), or the count.
     num_threads : int
@@ -349,6 +363,8 @@ class EDLAE(ItemItemRecommender):
         neighbours: int = 10,
         prior_weight: float = 1.0,
         activity_exponent: float = 0.05,
+        user_neighbour_weight: float = 0.0,
+        user_neighbours: int = 50,
         weighting: Weighting = "binary",
         num_threads: int = 0,
         device: Device = "cpu",
@@ -363,6 +379,8 @@ class EDLAE(ItemItemRecommender):
         self.neighbours = neighbours
         self.prior_weight = prior_weight
         self.activity_exponent = activity_exponent
+        self.user_neighbour_weight = user_neighbour_weight
+        self.user_neighbours = user_neighbours
         self.weighting = weighting
         self.num_threads = num_threads
         self.device = device
@@ -388,6 +406,13 @@ class EDLAE(ItemItemRecommender):
             # X^T W L and its copy by rows (float32 values, int32 indices): at most n x n entries each, which
             # the counts alone cannot bound better (2-3% of them on song logs, all of them on dense ones).
             plan.fit["X^T W L, sparse, and its copy by rows (at most n x n entries)"] = 16 * n_items * n_items
+        plan.fit["the training users' songs"] = plan.recommend["the training users' songs"] = 4 * nnz + 8 * n_users
+        if self.user_neighbour_weight:
+            block_rows = max(8, BLOCK_BYTES // (4 * max(n_items, 1)))
+            plan.recommend["the training users' songs by songs"] = UserNeighbours.listener_bytes(n_items, nnz)
+            plan.recommend["the similar users' votes, each thread's"] = parallel.get_num_threads() * (
+                21 * n_users + 4 * block_rows * n_items
+            )
         return plan
 
     def adjustment_bytes(self, n_items: int, n_levels: int) -> int:
@@ -426,12 +451,27 @@ class EDLAE(ItemItemRecommender):
             )
         add_neighbours(weights, float(self.neighbour_weight), int(self.neighbours), mean_abs)
         counts = np.diff(X.indptr)
+        user_songs_indptr, user_songs = pool_arrays(user_items)
         return {
             "item_weights_": weights,
+            # Kept whatever the weight of the similar users' votes, so that it can be set after the fit.
+            "user_songs_indptr_": user_songs_indptr,
+            "user_songs_": user_songs,
             "item_offsets_": prior_offsets(X, self.user_exponent, weights, column_scale, self.prior_weight),
             # Shape (1,), not a scalar: learnt state is kept as arrays, which the model file stores.
             "reference_plays_": np.array([counts[counts > 0].mean() if X.nnz else 1.0], np.float64),
         }
+
+    def _user_neighbours(self):
+        if not self.user_neighbour_weight:
+            return None
+        if not hasattr(self, "user_songs_"):
+            raise RuntimeError(
+                "this model file keeps no training users' songs, which user_neighbour_weight needs: fit it again"
+            )
+        return UserNeighbours(
+            self.user_songs_indptr_, self.user_songs_, self.n_items, self.user_neighbours, self.user_neighbour_weight
+        )
 
     def _score_adjustment(self, n_plays):
         # A model file written before the prior existed has no offsets: it scores as it did then.

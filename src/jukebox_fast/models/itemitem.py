@@ -132,8 +132,12 @@ class ItemItemRecommender(Recommender):
         weight_rows, weight_scales = self.scoring_weights()
         return score_by_blocks(
             X, lambda indptr, cols, data, out: multiply_sparse_dense(indptr, cols, data, weight_rows, out, weight_scales),
-            adjustment, self.item_popularity_, k, filter_seen, candidates,
+            adjustment, self.item_popularity_, k, filter_seen, candidates, self._user_neighbours(),
         )
+
+    def _user_neighbours(self):
+        """None, or the ``users.UserNeighbours`` whose votes are added to the scores. Models without them keep this default."""
+        return None
 
     def _score_adjustment(self, n_plays):
         """None, or ``(offsets, factors, factor_rows)``: row u's scores become ``(X_u B + offsets) * factors[factor_rows[u]]``.
@@ -156,7 +160,7 @@ class ItemItemRecommender(Recommender):
         return indices, scores
 
 
-def score_by_blocks(X, multiply, adjustment, popularity, k, filter_seen, candidates):
+def score_by_blocks(X, multiply, adjustment, popularity, k, filter_seen, candidates, users=None):
     """The k best items of every row of the weighted plays X: ``(indices, scores)``, (n_rows, k) each.
 
     Each thread takes a share of the rows holding an equal share of the
@@ -164,7 +168,8 @@ def score_by_blocks(X, multiply, adjustment, popularity, k, filter_seen, candida
     scores with ``multiply(indptr, cols, data, out)`` (X's block times B,
     however B is held), applies ``adjustment`` (None, or ``(offsets,
     factors, factor_rows)``: ``(scores + offsets) * factors[factor_rows]``),
-    ranks rows without plays by ``popularity`` and keeps the best
+    adds the votes of similar users where ``users`` (``users.UserNeighbours``)
+    is given, ranks rows without plays by ``popularity`` and keeps the best
     (``select_best``).
     """
     from ..kernels.linalg import shift_scale_rows
@@ -175,11 +180,13 @@ def score_by_blocks(X, multiply, adjustment, popularity, k, filter_seen, candida
     scores = np.empty((X.shape[0], k), np.float32)
     n_threads = parallel.get_num_threads()
     block_rows = max(8, BLOCK_BYTES // (4 * n_items))
-    ensure_memory(4 * n_threads * block_rows * n_items, "scoring", "use fewer threads")
+    scratch_bytes = 0 if users is None else users.scratch_bytes(block_rows)
+    ensure_memory(n_threads * (4 * block_rows * n_items + scratch_bytes), "scoring", "use fewer threads")
     progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
 
     def score_rows(lo, hi):
         block = np.empty((min(block_rows, hi - lo), n_items), np.float32)
+        scratch = None if users is None else users.scratch(block.shape[0])
         for a in range(lo, hi, block_rows):
             b = min(hi, a + block_rows)
             indptr = X_indptr[a : b + 1] - X_indptr[a]
@@ -189,6 +196,8 @@ def score_by_blocks(X, multiply, adjustment, popularity, k, filter_seen, candida
             if adjustment is not None:
                 offsets, factors, factor_rows = adjustment
                 shift_scale_rows(view, offsets, factors, factor_rows[a:b])
+            if users is not None:
+                users.add(indptr, cols, view, scratch)
             cold = np.flatnonzero(indptr[1:] == indptr[:-1])
             if cold.size:  # no plays, nothing personal: rank by popularity
                 view[cold] = popularity
