@@ -191,20 +191,22 @@ def _add_auto(parser):
     parser.add_argument(
         "--auto", action=argparse.BooleanOptionalAction, default=None,
         help="choose the regularization for this log first: fit a few on 80%% of its plays and keep the one "
-        "that ranks the other 20%% best, in at most a minute (default: on, unless --regularization is given; "
-        "-v shows the search)",
+        "that ranks the other 20%% best, then (edlae, logs of up to 100,000 users) the weight of similar users' "
+        "votes where they help, in at most a minute (default: on, unless --regularization or "
+        "--user-neighbour-weight is given; -v shows the search)",
     )
 
 
 def _auto(args):
-    """Whether to choose the regularization first: ``--auto``/``--no-auto``, else when none was given."""
+    """Whether to choose the regularization first: ``--auto``/``--no-auto``, else when neither it nor the votes' weight was given."""
     from .models import DEFAULT_MODEL, MODELS
 
     name = args.model or DEFAULT_MODEL
     if args.auto and not MODELS[name].auto_search:
         searched = ", ".join(model for model, cls in MODELS.items() if cls.auto_search)
         raise JukeboxError(f"--auto chooses the regularization of --model {searched}, not of --model {name}")
-    return args.auto if args.auto is not None else "regularization" not in _model_parameters(args)
+    chosen_by_search = {"regularization", "user_neighbour_weight"}
+    return args.auto if args.auto is not None else not chosen_by_search & set(_model_parameters(args))
 
 
 def _model_parameters(args):
