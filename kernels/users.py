@@ -60,31 +60,3 @@ def user_neighbour_scores(indptr, indices, pool_indptr, pool_indices, listeners_
             if weight > 0:
                 for q in range(pool_indptr[v], pool_indptr[v + 1]):
                     row[pool_indices[q]] += weight
-
-
-@kernel
-def add_scaled_rows(scores, extra, weight):
-    """``scores[r] += weight * std(scores[r]) / std(extra[r]) * extra[r]`` for every row with ``std(extra[r]) > 0``.
-
-    Scaled so, the extra scores weigh ``weight`` times the row's own
-    spread, whatever the two scales are. The standard deviations are over
-    the whole row, in float64.
-
-    # Assumes: scores and extra (n_rows, n_items) float32, finite.
-    """
-    n = scores.shape[1]
-    for r in range(scores.shape[0]):
-        row, add = scores[r], extra[r]
-        s1, s2, e1, e2 = 0.0, 0.0, 0.0, 0.0
-        for j in range(n):
-            a, b = np.float64(row[j]), np.float64(add[j])
-            s1 += a
-            s2 += a * a
-            e1 += b
-            e2 += b * b
-        spread = max(s2 / n - (s1 / n) ** 2, 0.0)
-        extra_spread = max(e2 / n - (e1 / n) ** 2, 0.0)
-        if extra_spread > 0:
-            factor = np.float32(weight * np.sqrt(spread / extra_spread))
-            for j in range(n):
-                row[j] += factor * add[j]

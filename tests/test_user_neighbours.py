@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from jukebox_fast import auto
 from jukebox_fast.evaluation import ndcg
 from jukebox_fast.models import EDLAE
-from jukebox_fast.models.users import UserNeighbours, pool_arrays
+from jukebox_fast.models.users import UserNeighbours, add_votes, pool_arrays
 from jukebox_fast.persist import load_model, save_model
 
 
@@ -58,8 +58,6 @@ def test_votes_match_numpy(seed, n_pool, n_items, neighbours, density):
 @given(st.integers(0, 2**31 - 1), st.floats(0.0, 3.0))
 @settings(max_examples=40, deadline=None)
 def test_votes_are_added_at_their_weight_times_the_rows_spread(seed, weight):
-    from jukebox_fast.kernels.users import add_scaled_rows
-
     rng = np.random.default_rng(seed)
     scores = rng.normal(size=(5, 17)).astype(np.float32)
     votes = (rng.random((5, 17)) * (rng.random((5, 17)) < 0.4)).astype(np.float32)
@@ -68,7 +66,7 @@ def test_votes_are_added_at_their_weight_times_the_rows_spread(seed, weight):
     for r in range(5):
         if votes[r].std() > 0:
             expected[r] += weight * scores[r].std(dtype=np.float64) / votes[r].std(dtype=np.float64) * votes[r]
-    add_scaled_rows(scores, votes, weight)
+    add_votes(scores, votes, weight)
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
 
 

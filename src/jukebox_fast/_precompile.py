@@ -50,7 +50,7 @@ def kernels_of_recommend():
     from .kernels.linalg import multiply_sparse_dense, quantize_rows_by_bits, shift_scale_rows
     from .kernels.parse import lookup_tokens
     from .kernels.topk import scratch, select_topk_rows
-    from .kernels.users import add_scaled_rows, user_neighbour_scores
+    from .kernels.users import user_neighbour_scores
 
     i16, i32, i64, u8, u64, f32 = np.int16, np.int32, np.int64, np.uint8, np.uint64, np.float32
     return [
@@ -66,7 +66,6 @@ def kernels_of_recommend():
         (user_neighbour_scores, (np.zeros(1, i64), np.zeros(0, i32), np.zeros(1, i64), np.zeros(0, i32), np.zeros(1, i64),
                                  np.zeros(0, i32), 1, np.zeros((0, 1), f32), np.zeros(0, i32), np.zeros(0, i32), np.zeros(0, f32),
                                  np.zeros(0, np.uint32), np.zeros(0, u64))),
-        (add_scaled_rows, (np.zeros((0, 1), f32), np.zeros((0, 1), f32), 1.0)),
         (measure_lines, (np.zeros(1, i64), np.zeros(1, i64), np.zeros((0, 1), i32), np.zeros(0, i64))),
         (write_lines, (np.zeros(0, u8), np.zeros(1, i64), np.zeros(0, u8), np.zeros(1, i64), np.zeros((0, 1), i32),
                        np.zeros(0, i64), np.zeros(0, u8))),

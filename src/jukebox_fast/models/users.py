@@ -55,7 +55,7 @@ class UserNeighbours:
 
     def add(self, indptr, cols, scores, scratch):
         """Add the votes for the rows ``indptr``/``cols`` (CSR, sorted) to their ``scores``, in place."""
-        from ..kernels.users import add_scaled_rows, user_neighbour_scores
+        from ..kernels.users import user_neighbour_scores
 
         overlap, touched, similarity, similarity_bits, keys, block = scratch
         votes = block[: scores.shape[0]]
@@ -63,4 +63,18 @@ class UserNeighbours:
             indptr, cols, self.indptr, self.indices, self.listeners_indptr, self.listeners, self.neighbours, votes,
             overlap, touched, similarity, similarity_bits, keys,
         )
-        add_scaled_rows(scores, votes, self.weight)
+        add_votes(scores, votes, self.weight)
+
+
+def add_votes(scores, votes, weight):
+    """``scores[r] += weight * std(scores[r]) / std(votes[r]) * votes[r]`` for every row with ``std(votes[r]) > 0``.
+
+    Scaled so, the votes weigh ``weight`` times the row's own spread,
+    whatever the two scales are; the standard deviations are over the
+    whole row, in float64. NumPy, not a kernel: a kernel would add half
+    a second to a first run's compile, and this pass is not where the
+    time goes.
+    """
+    spread, votes_spread = scores.std(axis=1, dtype=np.float64), votes.std(axis=1, dtype=np.float64)
+    factors = np.divide(spread, votes_spread, out=np.zeros_like(spread), where=votes_spread > 0) * weight
+    scores += factors.astype(np.float32)[:, None] * votes
