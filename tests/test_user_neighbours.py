@@ -164,3 +164,25 @@ def test_the_report_names_the_votes():
     model = EDLAE()
     chosen, record = auto.choose(model, X)
     assert f"similar users' votes at weight {chosen.user_neighbour_weight:g}" in auto.report(model, chosen, record)
+
+
+def test_the_votes_choice_is_deterministic():
+    X = taste_log(n_users=600, n_songs=3000, tastes=20, taste_songs=60, per_user=10, seed=2)
+    first, again = auto.choose(EDLAE(), X)[0], auto.choose(EDLAE(), X)[0]
+    assert first.user_neighbour_weight == again.user_neighbour_weight > 0
+
+
+def test_a_spent_budget_tries_no_votes():
+    X = taste_log(n_users=600, n_songs=3000, tastes=20, taste_songs=60, per_user=10, seed=2)
+    assert auto.choose(EDLAE(), X, budget_s=0)[0].user_neighbour_weight == 0
+
+
+def test_a_weight_on_the_command_line_is_used_and_turns_the_search_off(cli, tmp_path):
+    plain = cli("run", "--example", "--no-auto", "-o", tmp_path / "plain.txt")
+    voted = cli("run", "--example", "--user-neighbour-weight", "1", "-v", "-o", tmp_path / "voted.txt")
+    assert plain.returncode == 0 and voted.returncode == 0, voted.stderr
+    assert b"auto:" not in voted.stderr
+    assert (tmp_path / "plain.txt").read_bytes() != (tmp_path / "voted.txt").read_bytes()
+    lines = (tmp_path / "voted.txt").read_text().splitlines()
+    assert len(lines) == len((tmp_path / "plain.txt").read_text().splitlines())
+    assert all(len(line.split()) == 101 for line in lines)  # a user and 100 songs, as without votes
