@@ -186,3 +186,9 @@ def test_a_weight_on_the_command_line_is_used_and_turns_the_search_off(cli, tmp_
     lines = (tmp_path / "voted.txt").read_text().splitlines()
     assert len(lines) == len((tmp_path / "plain.txt").read_text().splitlines())
     assert all(len(line.split()) == 101 for line in lines)  # a user and 100 songs, as without votes
+
+
+def test_votes_that_would_overrun_the_budget_are_not_tried(monkeypatch):
+    X = taste_log(n_users=600, n_songs=3000, tastes=20, taste_songs=60, per_user=10, seed=2)
+    monkeypatch.setattr(auto, "VOTES_RATE", 1.0)  # a visit a second: the estimate is far past any budget
+    assert auto.choose(EDLAE(), X)[0].user_neighbour_weight == 0

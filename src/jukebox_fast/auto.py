@@ -39,6 +39,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from . import _parallel as parallel
 from .runtime import logger
 
 # Songs of the search's fits, the most listened-to: this share of the catalogue, within these bounds.
@@ -57,6 +58,8 @@ BUDGET_S = 60.0
 USER_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
 # A weight is taken only when its held-out NDCG@100 beats no votes by this many standard errors (paired by user).
 EVIDENCE = 2.0
+# Listeners the votes' kernel visits per second and thread (5e7 measured on the official log; the budget's estimate).
+VOTES_RATE = 5e7
 
 
 def searchable(model) -> bool:
@@ -197,10 +200,16 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
             best = factor
     chosen = {**params, "regularization": base * best}
     n_users = int(np.count_nonzero(np.diff(user_items.indptr)))
-    if params.get("user_neighbour_weight") == 0 and n_users <= SEARCH_FIT_USERS and scored.shape[0] and time_left():
+    # A weight's scoring visits, for each scored user's song, its listeners among the users fitted on.
+    listeners = np.bincount(fit_part.indices, minlength=fit_part.shape[1])
+    votes_s = float(listeners[scored.indices].sum()) / (VOTES_RATE * parallel.get_num_threads())
+    if (params.get("user_neighbour_weight") == 0 and n_users <= SEARCH_FIT_USERS and scored.shape[0]
+            and time.perf_counter() - start + votes_s <= budget_s):
         begin = time.perf_counter()
         assert kept["factor"] == best  # the walk only moves to a better value
-        chosen["user_neighbour_weight"] = user_neighbour_weight(kept["trial"], scored, held, kept["per_user"])
+        chosen["user_neighbour_weight"] = user_neighbour_weight(
+            kept["trial"], scored, held, kept["per_user"], time_left=lambda: time.perf_counter() - start + votes_s <= budget_s
+        )
         logger.debug(f"auto: similar users' votes: weight {chosen['user_neighbour_weight']:g} "
                      f"({time.perf_counter() - begin:.1f}s)")
     logger.debug(
@@ -210,7 +219,7 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
     return type(model)(**chosen), record
 
 
-def user_neighbour_weight(trial, scored, held, without):
+def user_neighbour_weight(trial, scored, held, without, time_left=lambda: True):
     """The weight of similar users' votes that ranks ``held`` best for the rows ``scored`` of ``trial``'s log, or 0.
 
     ``trial`` is fitted (on a log without ``held``); the weights are tried
@@ -218,13 +227,15 @@ def user_neighbour_weight(trial, scored, held, without):
     ``without`` holds each scored user's NDCG@100 without votes. A weight
     is taken only when its NDCG@100 beats no votes by
     ``EVIDENCE`` standard errors of the users' differences, and then the
-    best of those.
+    best of those. No weight is tried once ``time_left()`` is false.
     """
     from .evaluation import ndcg
 
     per_user = {0.0: without}
     previous = 0.0
     for weight in USER_WEIGHTS:  # up while it helps
+        if not time_left():
+            break
         trial.user_neighbour_weight = weight
         ranked, _ = trial.recommend(scored, k=100)
         per_user[weight] = ndcg(ranked, held, k=100)
