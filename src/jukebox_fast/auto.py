@@ -200,16 +200,17 @@ def choose(model, user_items, budget_s=BUDGET_S, seed=0, songs=None):
             best = factor
     chosen = {**params, "regularization": base * best}
     n_users = int(np.count_nonzero(np.diff(user_items.indptr)))
-    # A weight's scoring visits, for each scored user's song, its listeners among the users fitted on.
-    listeners = np.bincount(fit_part.indices, minlength=fit_part.shape[1])
-    votes_s = float(listeners[scored.indices].sum()) / (VOTES_RATE * parallel.get_num_threads())
-    if (params.get("user_neighbour_weight") == 0 and n_users <= SEARCH_FIT_USERS and scored.shape[0]
-            and time.perf_counter() - start + votes_s <= budget_s):
+    if params.get("user_neighbour_weight") == 0 and n_users <= SEARCH_FIT_USERS and scored.shape[0]:
+        # A weight's scoring visits, for each scored user's song, its listeners among the users fitted on.
+        listeners = np.bincount(fit_part.indices, minlength=fit_part.shape[1])
+        votes_s = float(listeners[scored.indices].sum()) / (VOTES_RATE * parallel.get_num_threads())
+
+        def votes_fit():
+            return time.perf_counter() - start + votes_s <= budget_s
+
         begin = time.perf_counter()
         assert kept["factor"] == best  # the walk only moves to a better value
-        chosen["user_neighbour_weight"] = user_neighbour_weight(
-            kept["trial"], scored, held, kept["per_user"], time_left=lambda: time.perf_counter() - start + votes_s <= budget_s
-        )
+        chosen["user_neighbour_weight"] = user_neighbour_weight(kept["trial"], scored, held, kept["per_user"], votes_fit)
         logger.debug(f"auto: similar users' votes: weight {chosen['user_neighbour_weight']:g} "
                      f"({time.perf_counter() - begin:.1f}s)")
     logger.debug(

@@ -51,9 +51,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _parallel as parallel
-from ..memory import BLOCK_BYTES
 from .ease import ensure_memory_for_solve, finish_ease, gram_matrix, invert_gram, invert_on_device
-from .itemitem import DEVICES, Device, ItemItemRecommender, Weighting, check_choice, check_number
+from .itemitem import DEVICES, Device, ItemItemRecommender, Weighting, check_choice, check_number, score_block_rows
 from .users import UserNeighbours, pool_arrays
 
 # Rows per block when a step goes over an n x n matrix a band at a time.
@@ -408,10 +407,9 @@ class EDLAE(ItemItemRecommender):
             plan.fit["X^T W L, sparse, and its copy by rows (at most n x n entries)"] = 16 * n_items * n_items
         plan.fit["the training users' songs"] = plan.recommend["the training users' songs"] = 4 * nnz + 8 * n_users
         if self.user_neighbour_weight:
-            block_rows = max(8, BLOCK_BYTES // (4 * max(n_items, 1)))
             plan.recommend["the training users' songs by songs"] = UserNeighbours.listener_bytes(n_items, nnz)
             plan.recommend["the similar users' votes, each thread's"] = parallel.get_num_threads() * (
-                21 * n_users + 4 * block_rows * n_items
+                UserNeighbours.scratch_bytes(n_users, n_items, score_block_rows(n_items))
             )
         return plan
 

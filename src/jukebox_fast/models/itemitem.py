@@ -19,6 +19,11 @@ Device = typing.Literal["cpu", "gpu"]
 DEVICES = typing.get_args(Device)
 
 
+def score_block_rows(n_items):
+    """Rows of the block of scores each scoring thread fills at a time: about ``BLOCK_BYTES`` of float32, at least 8."""
+    return max(8, BLOCK_BYTES // (4 * max(n_items, 1)))
+
+
 class ItemItemRecommender(Recommender):
     """A model whose scores are the weighted play matrix times a dense items x items matrix B.
 
@@ -82,7 +87,7 @@ class ItemItemRecommender(Recommender):
         plan.fit[f"{count_matrices(matrices)} {n:,} x {n:,} float32 matri{'x' if matrices == 1 else 'ces'}"] = matrices * square
         # The working copies of the plays (weighted, by columns, ...), and their row and column pointers.
         plan.fit["the working copies of the plays"] = self.fit_bytes_per_play() * nnz + 16 * (n_users + n)
-        block_rows = max(8, BLOCK_BYTES // (4 * max(n, 1)))
+        block_rows = score_block_rows(n)
         plan.recommend[f"B, one {n:,} x {n:,} float32 matrix,"] = square
         plan.recommend["its 16-bit copy"] = plan.optional["its 16-bit copy"] = square // 2
         plan.recommend["the plays of the users answered"] = 16 * answered_plays + 8 * n_answered
@@ -179,8 +184,8 @@ def score_by_blocks(X, multiply, adjustment, popularity, k, filter_seen, candida
     indices = np.empty((X.shape[0], k), np.int32)
     scores = np.empty((X.shape[0], k), np.float32)
     n_threads = parallel.get_num_threads()
-    block_rows = max(8, BLOCK_BYTES // (4 * n_items))
-    scratch_bytes = 0 if users is None else users.scratch_bytes(block_rows)
+    block_rows = score_block_rows(n_items)
+    scratch_bytes = 0 if users is None else users.scratch_bytes(users.n_pool, n_items, block_rows)
     ensure_memory(n_threads * (4 * block_rows * n_items + scratch_bytes), "scoring", "use fewer threads")
     progress = Progress(X.shape[0], lambda done, total: f"scored {done:,} of {total:,} users")
 

@@ -27,11 +27,11 @@ import scipy.sparse as sp
 from .. import _parallel as parallel
 from ..data import WEIGHTINGS, weigh
 from ..errors import NotPositiveDefiniteError
-from ..memory import BLOCK_BYTES, MemoryPlan
+from ..memory import MemoryPlan
 from ..runtime import Progress, logger
 from .base import Recommender
 from .edlae import activity_factors, check_edlae_params, edlae_penalty, prior_offsets, weigh_users
-from .itemitem import Weighting, check_choice, check_number, score_by_blocks, select_best
+from .itemitem import Weighting, check_choice, check_number, score_block_rows, score_by_blocks, select_best
 
 # Songs per thread between two progress reports of the co-occurrences.
 _LINK_CHUNK = 4096
@@ -191,7 +191,7 @@ class SparseEDLAE(Recommender):
         plan.fit["the threads' stacks of K x K systems"] = 8 * threads * solve_block(K, -(-n // threads)) * K * K
         plan.fit["B, sparse"] = 12 * n * K
         plan.recommend["B, sparse"] = 12 * n * K
-        plan.recommend["score blocks"] = 4 * parallel.get_num_threads() * max(8, BLOCK_BYTES // (4 * max(n, 1))) * n
+        plan.recommend["score blocks"] = 4 * parallel.get_num_threads() * score_block_rows(n) * n
         plan.recommend["the plays of the users answered"] = 16 * nnz
         plan.recommend["the (users, k) indices and scores"] = 8 * n_answered * min(k, n)
         return plan

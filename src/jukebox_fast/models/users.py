@@ -29,7 +29,7 @@ class UserNeighbours:
     def __init__(self, indptr, indices, n_items, neighbours, weight):
         self.indptr, self.indices = indptr, indices
         self.neighbours, self.weight = int(neighbours), float(weight)
-        n_pool = indptr.shape[0] - 1
+        self.n_pool = n_pool = indptr.shape[0] - 1
         # SciPy's conversion is a counting sort: each song's listeners come out in increasing order.
         by_song = sp.csr_array((np.ones(indices.size, np.int8), indices, indptr), shape=(n_pool, n_items)).tocsc()
         self.listeners_indptr = by_song.indptr.astype(np.int64, copy=False)
@@ -40,17 +40,18 @@ class UserNeighbours:
         """Bytes of the pool by songs (made for each ``recommend``) while it is made: 0/1 entries and listeners, twice."""
         return 10 * nnz + 16 * (n_items + 1)
 
-    def scratch_bytes(self, block_rows):
-        """Bytes of one thread's ``scratch``."""
-        return 21 * (self.indptr.shape[0] - 1) + 4 * block_rows * (self.listeners_indptr.shape[0] - 1)
+    @staticmethod
+    def scratch_bytes(n_pool, n_items, block_rows):
+        """Bytes of one thread's ``scratch`` for a pool of ``n_pool`` users: 21 a user, and a block of votes."""
+        return 21 * n_pool + 4 * block_rows * n_items
 
     def scratch(self, block_rows):
         """One thread's scratch for ``add``."""
-        n_pool = self.indptr.shape[0] - 1
+        n_pool, n_items = self.n_pool, self.listeners_indptr.shape[0] - 1
         similarity = np.empty(n_pool, np.float32)
         return (
             np.zeros(n_pool, np.int32), np.empty(n_pool, np.int32), similarity, similarity.view(np.uint32),
-            np.empty(n_pool, np.uint64), np.empty((block_rows, self.listeners_indptr.shape[0] - 1), np.float32),
+            np.empty(n_pool, np.uint64), np.empty((block_rows, n_items), np.float32),
         )
 
     def add(self, indptr, cols, scores, scratch):
